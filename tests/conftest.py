@@ -1,0 +1,8 @@
+import pytest
+
+import helpers
+
+
+@pytest.fixture
+def blobs():
+    return helpers.blobs()

@@ -1,0 +1,69 @@
+"""The guide's Part I, ported in examples/, run on the bundled MNIST sample."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+EXAMPLES = os.path.join(os.path.dirname(__file__), os.pardir, "examples")
+sys.path.insert(0, EXAMPLES)
+
+pytestmark = pytest.mark.slow
+
+
+def test_getting_started_learns_and_reports_like_the_guide(capsys):
+    import getting_started
+
+    history, results, predictions = getting_started.main(epochs=3, verbose=2)
+    out = capsys.readouterr().out
+    assert "Epoch 3/3" in out and "test loss, test acc:" in out
+    assert list(history.history) == ["loss", "sparse_categorical_accuracy", "val_loss",
+                                     "val_sparse_categorical_accuracy"]
+    accuracy = history.history["val_sparse_categorical_accuracy"]
+    assert accuracy[-1] > accuracy[0] and accuracy[-1] > 0.85
+    assert results[1] > 0.85  # 10,000 official test images
+    assert predictions.shape == (3, 10)
+    np.testing.assert_allclose(predictions.sum(1), 1.0, rtol=1e-5)  # softmax probabilities
+
+
+def test_custom_metric_counts_true_positives():
+    import custom_metric
+
+    history = custom_metric.main(epochs=2, verbose=0)
+    true_positives = history.history["categorical_true_positives"]
+    # 5,000 training samples per epoch; most are right, and more after the second epoch.
+    assert 3500 < true_positives[0] < true_positives[1] <= 5000
+
+
+def test_validation_split_example():
+    import validation_split
+
+    history = validation_split.main(epochs=2, verbose=0)
+    assert history.params["steps"] == 63  # 4,000 training samples / 64
+    assert history.history["val_sparse_categorical_accuracy"][-1] > 0.8
+
+
+def test_class_weight_equals_sample_weight():
+    import sample_and_class_weights
+
+    by_class, by_sample = sample_and_class_weights.main(epochs=2, verbose=0)
+    np.testing.assert_allclose(by_class.history["loss"], by_sample.history["loss"], rtol=1e-6)
+
+
+def test_losses_metrics_optimizers_all_train():
+    import losses_metrics_optimizers
+
+    results = losses_metrics_optimizers.main(epochs=1, verbose=0)
+    for name, logs in results.items():
+        accuracy = [v for k, v in logs.items() if k != "loss"][0]
+        assert accuracy > 0.7, (name, logs)
+
+
+def test_demo_script_entry_point_runs():
+    script = os.path.join(EXAMPLES, "getting_started.py")
+    proc = subprocess.run([sys.executable, script, "--epochs", "1", "--verbose", "1"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "Epoch 1/1" in proc.stdout and "test loss, test acc:" in proc.stdout

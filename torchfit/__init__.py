@@ -1,0 +1,31 @@
+"""torchfit: the Keras training experience for PyTorch modules.
+
+Example:
+    >>> import torchfit
+    >>> from torch import nn
+    >>> model = torchfit.Sequential(nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 10))
+    >>> model.compile(optimizer="rmsprop",
+    ...               loss=torchfit.losses.SparseCategoricalCrossentropy(from_logits=True),
+    ...               metrics=["accuracy"])
+"""
+
+from torchfit import callbacks, data, datasets, losses, metrics, optimizers, schedules, utils
+from torchfit.layer import Layer
+from torchfit.model import Model, Sequential
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Model",
+    "Sequential",
+    "Layer",
+    "callbacks",
+    "data",
+    "datasets",
+    "losses",
+    "metrics",
+    "optimizers",
+    "schedules",
+    "utils",
+    "__version__",
+]

@@ -1,0 +1,97 @@
+"""The callback protocol. This base class *is* its documentation: every hook is a no-op here.
+
+Override only the hooks you need: the training loop calls a hook only on callbacks that override
+it, so an unused hook costs nothing. ``logs`` are read-only mappings. Epoch-level logs are Python
+floats. Batch-level logs are Python floats computed once per batch, which costs a device
+synchronisation per step, so override a batch hook only when you need per-batch values.
+
+Firing order of one ``fit`` with validation (see ``torchfit/trainer/loops.py``)::
+
+    on_train_begin
+      on_epoch_begin(epoch)
+        on_train_batch_begin(step)  ->  on_train_batch_end(step, logs)     # per batch
+        on_test_begin                                                      # validation
+          on_test_batch_begin(step) ->  on_test_batch_end(step, logs)
+        on_test_end(logs)
+      on_epoch_end(epoch, logs)       # training and ``val_`` values
+    on_train_end(logs)
+
+Example:
+    >>> class PrintLoss(Callback):
+    ...     def on_epoch_end(self, epoch, logs=None):
+    ...         print(f"epoch {epoch}: loss {logs['loss']:.4f}")
+"""
+
+__all__ = ["Callback"]
+
+
+class Callback:
+    """Base class of all callbacks.
+
+    Attributes:
+        model: the ``torchfit.Model`` being trained, set by ``set_model``.
+        params: ``{"epochs", "steps", "verbose"}`` for the current run, set by ``set_params``.
+    """
+
+    def __init__(self):
+        self.model = None
+        self.params = {}
+
+    def set_model(self, model):
+        self.model = model
+
+    def set_params(self, params):
+        self.params = params
+
+    # Training.
+    def on_train_begin(self, logs=None):
+        """Called once at the start of ``fit``."""
+
+    def on_train_end(self, logs=None):
+        """Called once at the end of ``fit`` with the last epoch's logs."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        """Called at the start of every epoch (``epoch`` counts from 0)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        """Called at the end of every epoch with training and validation (``val_``) results."""
+
+    def on_train_batch_begin(self, batch, logs=None):
+        """Called before each training step; by default forwards to ``on_batch_begin``."""
+        self.on_batch_begin(batch, logs=logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        """Called after each training step with the running results; forwards to ``on_batch_end``."""
+        self.on_batch_end(batch, logs=logs)
+
+    def on_batch_begin(self, batch, logs=None):
+        """Alias of ``on_train_batch_begin`` kept from Keras."""
+
+    def on_batch_end(self, batch, logs=None):
+        """Alias of ``on_train_batch_end`` kept from Keras."""
+
+    # Evaluation (``evaluate`` and the validation inside ``fit``).
+    def on_test_begin(self, logs=None):
+        """Called at the start of ``evaluate`` and of each validation run."""
+
+    def on_test_end(self, logs=None):
+        """Called at the end of ``evaluate`` and of each validation run, with its results."""
+
+    def on_test_batch_begin(self, batch, logs=None):
+        """Called before each evaluation step."""
+
+    def on_test_batch_end(self, batch, logs=None):
+        """Called after each evaluation step with the running results."""
+
+    # Prediction.
+    def on_predict_begin(self, logs=None):
+        """Called at the start of ``predict``."""
+
+    def on_predict_end(self, logs=None):
+        """Called at the end of ``predict``."""
+
+    def on_predict_batch_begin(self, batch, logs=None):
+        """Called before each prediction step."""
+
+    def on_predict_batch_end(self, batch, logs=None):
+        """Called after each prediction step; ``logs["outputs"]`` holds the batch's outputs."""

@@ -1,0 +1,123 @@
+"""CallbackList: a synchronous fan-out that calls each hook only on the callbacks overriding it."""
+
+from types import MappingProxyType
+
+from torchfit.callbacks.callback import Callback
+from torchfit.trainer.logs import to_floats
+
+__all__ = ["CallbackList"]
+
+_HOOKS = (
+    "on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end",
+    "on_test_begin", "on_test_end", "on_predict_begin", "on_predict_end",
+    "on_train_batch_begin", "on_train_batch_end", "on_test_batch_begin", "on_test_batch_end",
+    "on_predict_batch_begin", "on_predict_batch_end",
+)
+_BATCH_HOOKS = tuple(hook for hook in _HOOKS if "_batch_" in hook)
+# The Keras aliases: overriding on_batch_end means overriding on_train_batch_end.
+_ALIASES = {"on_train_batch_begin": "on_batch_begin", "on_train_batch_end": "on_batch_end"}
+
+
+def _overrides(callback, hook):
+    cls = type(callback)
+    names = (hook, _ALIASES[hook]) if hook in _ALIASES else (hook,)
+    return any(getattr(cls, name) is not getattr(Callback, name) for name in names)
+
+
+class CallbackList:
+    """Holds the callbacks of one ``fit``/``evaluate``/``predict`` call and dispatches hooks.
+
+    Batch logs arrive as device-side mappings. They are turned into Python floats (one sync) only
+    when a callback that overrides that batch hook wants plain values; callbacks that declare
+    ``_lazy_batch_logs = True`` (the progress bar) receive the device-side mapping and decide
+    themselves when to read it.
+
+    Args:
+        callbacks: a list of ``Callback`` instances.
+        model: set on every callback.
+        params: ``{"epochs", "steps", "verbose"}``, set on every callback.
+    """
+
+    def __init__(self, callbacks=(), model=None, params=None):
+        callbacks = list(callbacks or ())
+        for callback in callbacks:
+            if not isinstance(callback, Callback):
+                raise TypeError(
+                    "`callbacks` must be a list of torchfit.callbacks.Callback instances. "
+                    f"Received: {callback!r} of type {type(callback).__name__}."
+                )
+        self.callbacks = callbacks
+        self.model = model
+        self.params = dict(params or {})
+        for callback in callbacks:
+            callback.set_model(model)
+            callback.set_params(self.params)
+        self._dispatch = {
+            hook: [(getattr(cb, hook), getattr(cb, "_lazy_batch_logs", False))
+                   for cb in callbacks if _overrides(cb, hook)]
+            for hook in _HOOKS
+        }
+
+    def overrides(self, hook):
+        """True when at least one callback overrides ``hook``."""
+        return bool(self._dispatch[hook])
+
+    def _call(self, hook, *args, logs=None):
+        targets = self._dispatch[hook]
+        if not targets:
+            return
+        if hook in _BATCH_HOOKS:
+            eager = None
+            for fn, lazy in targets:
+                if lazy:
+                    fn(*args, logs=logs)
+                else:
+                    if eager is None:
+                        eager = MappingProxyType(to_floats(logs))
+                    fn(*args, logs=eager)
+            return
+        logs = MappingProxyType(dict(logs)) if logs is not None else MappingProxyType({})
+        for fn, _ in targets:
+            fn(*args, logs=logs)
+
+    def on_train_begin(self, logs=None):
+        self._call("on_train_begin", logs=logs)
+
+    def on_train_end(self, logs=None):
+        self._call("on_train_end", logs=logs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._call("on_epoch_begin", epoch, logs=logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._call("on_epoch_end", epoch, logs=logs)
+
+    def on_test_begin(self, logs=None):
+        self._call("on_test_begin", logs=logs)
+
+    def on_test_end(self, logs=None):
+        self._call("on_test_end", logs=logs)
+
+    def on_predict_begin(self, logs=None):
+        self._call("on_predict_begin", logs=logs)
+
+    def on_predict_end(self, logs=None):
+        self._call("on_predict_end", logs=logs)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._call("on_train_batch_begin", batch, logs=logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._call("on_train_batch_end", batch, logs=logs)
+
+    def on_test_batch_begin(self, batch, logs=None):
+        self._call("on_test_batch_begin", batch, logs=logs)
+
+    def on_test_batch_end(self, batch, logs=None):
+        self._call("on_test_batch_end", batch, logs=logs)
+
+    def on_predict_batch_begin(self, batch, logs=None):
+        self._call("on_predict_batch_begin", batch, logs=logs)
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self._call("on_predict_batch_end", batch, logs=logs)

@@ -1,0 +1,76 @@
+"""ProgbarLogger: prints Keras-style progress for fit, evaluate and predict."""
+
+from torchfit.callbacks.callback import Callback
+from torchfit.progress import Progbar
+
+__all__ = ["ProgbarLogger"]
+
+
+class ProgbarLogger(Callback):
+    """Prints ``Epoch 1/3`` and a progress bar (verbose=1) or one line per epoch (verbose=2).
+
+    Batch logs are read lazily: the bar reads the device values only when it redraws (at most
+    ten times a second), so a live bar never forces a synchronisation per step.
+    """
+
+    _lazy_batch_logs = True
+
+    def __init__(self, stream=None):
+        super().__init__()
+        self.stream = stream
+        self._progbar = None
+        self._seen = 0
+        self._in_fit = False
+
+    @property
+    def _verbose(self):
+        return self.params.get("verbose", 1)
+
+    def _start(self, target):
+        self._seen = 0
+        self._progbar = Progbar(target, verbose=self._verbose, stream=self.stream)
+
+    def _update(self, batch, logs):
+        self._seen = batch + 1
+        self._progbar.update(self._seen, logs, finalize=False)
+
+    def _finish(self, logs):
+        self._progbar.update(self._seen, logs, finalize=True)
+
+    def on_train_begin(self, logs=None):
+        self._in_fit = True
+
+    def on_train_end(self, logs=None):
+        self._in_fit = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        stream = self.stream
+        print(f"Epoch {epoch + 1}/{self.params['epochs']}", file=stream, flush=True)
+        self._start(self.params.get("steps"))
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._update(batch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._finish(logs)
+
+    def on_test_begin(self, logs=None):
+        if not self._in_fit:
+            self._start(self.params.get("steps"))
+
+    def on_test_batch_end(self, batch, logs=None):
+        if not self._in_fit:
+            self._update(batch, logs)
+
+    def on_test_end(self, logs=None):
+        if not self._in_fit:
+            self._finish(logs)
+
+    def on_predict_begin(self, logs=None):
+        self._start(self.params.get("steps"))
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self._update(batch, None)
+
+    def on_predict_end(self, logs=None):
+        self._finish(None)

@@ -1,0 +1,180 @@
+"""Small data helpers shared by the adapters and the model: unpacking, conversion, splitting, weights."""
+
+import math
+import numbers
+
+import numpy as np
+import torch
+
+from torchfit import nest
+
+__all__ = [
+    "unpack_x_y_sample_weight",
+    "pack_x_y_sample_weight",
+    "to_tensor",
+    "num_samples",
+    "train_validation_split",
+    "check_class_weight",
+    "class_weight_to_sample_weight",
+]
+
+
+def unpack_x_y_sample_weight(data):
+    """Splits a batch into ``(x, y, sample_weight)``; missing parts are ``None``.
+
+    A tuple of one to three elements is ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``; anything
+    else (a tensor, a list, a dict) is ``x`` alone, as in Keras.
+    """
+    if isinstance(data, tuple) and not hasattr(data, "_fields"):
+        if len(data) == 1:
+            return data[0], None, None
+        if len(data) == 2:
+            return data[0], data[1], None
+        if len(data) == 3:
+            return data
+        raise ValueError(
+            "Data is expected to be `x`, `(x,)`, `(x, y)` or `(x, y, sample_weight)`. "
+            f"Received a tuple of length {len(data)}."
+        )
+    return data, None, None
+
+
+def pack_x_y_sample_weight(x, y=None, sample_weight=None):
+    """Inverse of :func:`unpack_x_y_sample_weight`."""
+    if y is None:
+        return (x,)
+    if sample_weight is None:
+        return (x, y)
+    return (x, y, sample_weight)
+
+
+def _is_pandas(value):
+    # Checked by module name so that pandas is never imported by torchfit itself.
+    return type(value).__module__.split(".")[0] == "pandas"
+
+
+def to_tensor(value, argument, is_target=False):
+    """Converts one array-like leaf to a tensor, sharing memory with NumPy where possible.
+
+    float64 becomes float32 (Keras's floatx); integer targets become int64, the dtype torch's
+    classification losses index with. Object and string arrays are refused.
+    """
+    if isinstance(value, torch.Tensor):
+        tensor = value
+    else:
+        if _is_pandas(value):
+            value = value.to_numpy()
+        array = np.asarray(value)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(
+                f"`{argument}` must hold numbers, but received an array of dtype {array.dtype} "
+                f"(shape {array.shape}). Convert it first, e.g. `{argument}.astype('float32')`, "
+                "and encode strings or categories as integers."
+            )
+        if not array.flags.writeable or array.dtype.byteorder not in "=|":
+            array = np.array(array, dtype=array.dtype.newbyteorder("="))
+        tensor = torch.from_numpy(array)
+    if tensor.dim() == 0:
+        raise ValueError(
+            f"`{argument}` must have a leading sample axis, but received a scalar {tensor}."
+        )
+    if tensor.dtype == torch.float64:
+        tensor = tensor.float()
+    elif is_target and not tensor.is_floating_point() and tensor.dtype != torch.bool:
+        tensor = tensor.long()
+    return tensor
+
+
+def num_samples(data, names=("x", "y", "sample_weight")):
+    """Returns the common first dimension of every leaf of ``(x, y, sample_weight)``.
+
+    Raises a ``ValueError`` naming every size when they disagree.
+    """
+    sizes = {}
+    for name, part in zip(names, data):
+        if part is not None:
+            sizes[name] = sorted({leaf.shape[0] for leaf in nest.flatten(part)})
+    distinct = {size for part_sizes in sizes.values() for size in part_sizes}
+    if len(distinct) > 1:
+        described = ", ".join(
+            f"{name} sizes: {', '.join(map(str, part_sizes))}" for name, part_sizes in sizes.items()
+        )
+        raise ValueError(
+            f"Data cardinality is ambiguous: {described}. "
+            "Make sure all arrays contain the same number of samples."
+        )
+    return distinct.pop() if distinct else 0
+
+
+def train_validation_split(arrays, validation_split):
+    """Splits every leaf of ``arrays`` into its first ``1 - validation_split`` and its last part.
+
+    Like Keras, the split takes the *last* samples, before any shuffling.
+    """
+    total = num_samples(arrays)
+    split_at = int(math.floor(total * (1.0 - validation_split)))
+    if split_at == 0 or split_at == total:
+        raise ValueError(
+            f"validation_split={validation_split} leaves an empty training or validation set "
+            f"with {total} samples (training: {split_at}, validation: {total - split_at}). "
+            "Use a value that keeps samples on both sides, or pass `validation_data`."
+        )
+
+    def split(part, start, stop):
+        return None if part is None else nest.map_structure(lambda t: t[start:stop], part)
+
+    train = tuple(split(part, 0, split_at) for part in arrays)
+    val = tuple(split(part, split_at, total) for part in arrays)
+    return train, val
+
+
+def check_class_weight(class_weight):
+    """Validates ``{class_index: weight}`` and returns it with int keys and float values."""
+    if not isinstance(class_weight, dict):
+        raise TypeError(
+            "`class_weight` must be a dict mapping class indices to weights, e.g. "
+            f"{{0: 1.0, 1: 2.0}}. Received: class_weight={class_weight!r}"
+        )
+    checked = {}
+    for key, weight in class_weight.items():
+        if isinstance(key, bool) or not isinstance(key, numbers.Integral) or key < 0:
+            raise ValueError(
+                "`class_weight` keys must be non-negative class indices (int). "
+                f"Received key {key!r} in class_weight={class_weight!r}"
+            )
+        if isinstance(weight, bool) or not isinstance(weight, numbers.Real):
+            raise ValueError(
+                "`class_weight` values must be numbers. "
+                f"Received {weight!r} for class {key} in class_weight={class_weight!r}"
+            )
+        checked[int(key)] = float(weight)
+    return checked
+
+
+def class_weight_to_sample_weight(class_weight, y):
+    """Per-sample weights ``class_weight[class of y]`` on ``y``'s device (1.0 for unlisted classes).
+
+    ``y`` holds class indices, shape ``(N,)`` or ``(N, 1)``, or one-hot rows ``(N, C)``.
+    """
+    if isinstance(y, (list, tuple, dict)):
+        raise ValueError(
+            "`class_weight` is only supported for models with a single output; for several outputs "
+            "pass per-output `sample_weight` instead."
+        )
+    if y.dim() > 2:
+        raise ValueError(
+            f"`class_weight` needs targets of shape (N,), (N, 1) or one-hot (N, C); "
+            f"received targets of shape {tuple(y.shape)}."
+        )
+    if y.dim() == 2:
+        labels = y.argmax(dim=1) if y.shape[1] > 1 else y[:, 0]
+    else:
+        labels = y
+    labels = labels.long()
+    size = max(max(class_weight) + 1, len(class_weight))
+    table = torch.ones(size, dtype=torch.float32, device=y.device)
+    for cls, weight in class_weight.items():
+        table[cls] = weight
+    # Labels beyond the table get weight 1.0, like Keras 3's unlisted classes.
+    in_table = labels < size
+    return torch.where(in_table, table[labels.clamp(0, size - 1)], torch.ones_like(labels, dtype=torch.float32))

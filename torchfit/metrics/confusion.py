@@ -1,0 +1,389 @@
+"""Thresholded confusion-matrix metrics: TP/FP/TN/FN counts, Precision, Recall and AUC.
+
+All of them share one device-resident state, `histogram`: for each prediction, how many of the
+(sorted) thresholds it exceeds — k in [0, T] — accumulated as sample-weighted positive and
+negative mass, `histogram[k, (label,) 0/1]`. One `searchsorted` and one `index_add_` per step,
+whatever the number of thresholds (Keras builds a thresholds × predictions matrix instead).
+The confusion counts at every threshold are cumulative sums of it, computed in `result()`:
+a prediction counts as positive at threshold t when `y_pred > t`, as in Keras.
+
+Labels are read as floats: 0/1 labels (or booleans) as usual, soft labels as fractional
+positive mass (as Keras' AUC does).
+"""
+
+import torch
+
+from torchfit.metrics.metric import Metric
+from torchfit.metrics.reduction import (
+    align_weight,
+    div_no_nan,
+    squeeze_or_expand,
+    weight_shape_error,
+)
+
+EPSILON = 1e-7  # Keras' backend.epsilon()
+NEG_INF = -1e10  # Keras' metrics_utils.NEG_INF: the score given to predictions outside the top k
+
+
+class _ThresholdedMetric(Metric):
+    """Shared update logic: predictions → weighted histogram of exceeded thresholds."""
+
+    def __init__(
+        self, thresholds, name=None, dtype=None, top_k=None, class_id=None, from_logits=False
+    ):
+        super().__init__(name=name, dtype=dtype)
+        self.thresholds = list(thresholds)
+        self.top_k = top_k
+        self.class_id = class_id
+        self.from_logits = from_logits
+        order = sorted(range(len(self.thresholds)), key=self.thresholds.__getitem__)
+        self._sorted_thresholds = torch.tensor(
+            [self.thresholds[i] for i in order], dtype=torch.float32
+        )
+        # Results are computed over sorted thresholds; this puts them back in the given order.
+        unsorted = order != list(range(len(order)))
+        self._given_order = None
+        if unsorted:
+            self._given_order = torch.tensor(sorted(range(len(order)), key=order.__getitem__))
+        self._label_weights = None  # AUC's per-class weights in the counts, when given
+        self.histogram = None
+
+    def _build(self, num_labels=None):
+        labels = () if num_labels is None else (num_labels,)
+        self.histogram = self.add_weight("histogram", shape=(len(self.thresholds) + 1, *labels, 2))
+
+    def to(self, device):
+        super().to(device)
+        self._sorted_thresholds = self._sorted_thresholds.to(device)
+        if self._given_order is not None:
+            self._given_order = self._given_order.to(device)
+        if self._label_weights is not None:
+            self._label_weights = self._label_weights.to(device)
+        return self
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_pred = self._as_tensor(y_pred)
+        self._follow_device(y_pred)
+        y_true, y_pred = squeeze_or_expand(
+            self._as_tensor(y_true), y_pred.to(self._sorted_thresholds.dtype)
+        )
+        if self.from_logits:
+            y_pred = y_pred.sigmoid()
+        if self.top_k is not None:
+            y_pred = _filter_top_k(y_pred, self.top_k)
+        if self.class_id is not None:
+            y_true, y_pred = y_true[..., self.class_id], y_pred[..., self.class_id]
+        if y_true.shape != y_pred.shape:
+            raise ValueError(
+                f"{type(self).__name__} expects one 0/1 label per prediction: y_true and y_pred of "
+                f"the same shape. Received: y_true of shape {tuple(y_true.shape)}, y_pred of shape "
+                f"{tuple(y_pred.shape)}. "
+                "(For integer class labels, one-hot encode them or use class_id.)"
+            )
+        self._accumulate(y_true.to(y_pred.dtype), y_pred, sample_weight)
+
+    def _accumulate(self, positive, y_pred, sample_weight):
+        if sample_weight is None:
+            mass = torch.stack((positive, 1.0 - positive), dim=-1)
+        else:
+            weight = align_weight(self._as_tensor(sample_weight), y_pred)
+            try:
+                weight = weight.expand_as(y_pred)
+            except RuntimeError as error:
+                raise weight_shape_error(weight, y_pred) from error
+            weighted_positive = positive * weight
+            mass = torch.stack((weighted_positive, weight - weighted_positive), dim=-1)
+        if self._label_weights is not None:
+            mass = mass * self._label_weights.unsqueeze(-1)
+        # k = how many sorted thresholds each prediction exceeds (strictly): y_pred > t_i iff i < k.
+        exceeded = torch.searchsorted(self._sorted_thresholds, y_pred.contiguous())
+        if self.histogram is None:  # only a multi-label AUC not told its number of labels
+            self._build(y_pred.shape[-1])
+        if self.histogram.ndim == 3:  # multi-label: one histogram per label (last axis)
+            num_labels = self.histogram.shape[1]
+            if y_pred.ndim == 0 or y_pred.shape[-1] != num_labels:
+                raise ValueError(
+                    f"{type(self).__name__}(multi_label=True) was built for {num_labels} "
+                    "labels (the "
+                    f"last axis of y_pred). Received: y_pred of shape {tuple(y_pred.shape)}."
+                )
+            labels = torch.arange(num_labels, device=exceeded.device)
+            exceeded = exceeded.reshape(-1, num_labels) * num_labels + labels
+            self.histogram.view(-1, 2).index_add_(
+                0, exceeded.reshape(-1), mass.reshape(-1, 2).to(self.dtype)
+            )
+        else:
+            self.histogram.index_add_(0, exceeded.reshape(-1), mass.reshape(-1, 2).to(self.dtype))
+
+    def _counts(self):
+        """(tp, fp, tn, fn) at each sorted threshold: shape (T,) or (T, num_labels)."""
+        above = self.histogram.flip(0).cumsum(0).flip(0)[1:]  # mass exceeding threshold i: k > i
+        below = self.histogram.cumsum(0)[:-1]  # mass not exceeding it: k <= i
+        return above[..., 0], above[..., 1], below[..., 1], below[..., 0]
+
+    def _given(self, values):
+        """Per-threshold values in the order the thresholds were given (a scalar for one)."""
+        if self._given_order is not None:
+            values = values[self._given_order]
+        return values[0] if len(self.thresholds) == 1 else values
+
+    @property
+    def true_positives(self):
+        return self._given(self._counts()[0])
+
+    @property
+    def false_positives(self):
+        return self._given(self._counts()[1])
+
+    @property
+    def true_negatives(self):
+        return self._given(self._counts()[2])
+
+    @property
+    def false_negatives(self):
+        return self._given(self._counts()[3])
+
+
+def _filter_top_k(scores, k):
+    # Keep the k highest scores per row; the rest become NEG_INF, below every threshold.
+    top = scores.topk(k, dim=-1).indices
+    keep = torch.zeros_like(scores, dtype=torch.bool).scatter_(-1, top, True)
+    return scores.masked_fill(~keep, NEG_INF)
+
+
+def _parse_thresholds(thresholds, default):
+    if thresholds is None:
+        return [default]
+    values = [thresholds] if isinstance(thresholds, (int, float)) else list(thresholds)
+    if not values or any(not isinstance(t, (int, float)) or not 0.0 <= t <= 1.0 for t in values):
+        raise ValueError(
+            f"Threshold values must be numbers in [0, 1]. Received: thresholds={thresholds!r}"
+        )
+    return [float(t) for t in values]
+
+
+class _ConfusionCount(_ThresholdedMetric):
+    """One confusion-matrix count per threshold (default threshold 0.5)."""
+
+    _index = 0  # position in `_counts()`: tp, fp, tn, fn
+
+    def __init__(self, thresholds=None, name=None, dtype=None):
+        super().__init__(_parse_thresholds(thresholds, 0.5), name=name, dtype=dtype)
+        self._build()
+
+    def result(self):
+        return self._given(self._counts()[self._index])
+
+
+class TruePositives(_ConfusionCount):
+    """Sample-weighted count of positives predicted positive (`y_pred > threshold`)."""
+
+    higher_is_better = True
+    _index = 0
+
+
+class FalsePositives(_ConfusionCount):
+    """Sample-weighted count of negatives predicted positive."""
+
+    higher_is_better = False
+    _index = 1
+
+
+class TrueNegatives(_ConfusionCount):
+    """Sample-weighted count of negatives predicted negative."""
+
+    higher_is_better = True
+    _index = 2
+
+
+class FalseNegatives(_ConfusionCount):
+    """Sample-weighted count of positives predicted negative."""
+
+    higher_is_better = False
+    _index = 3
+
+
+class Precision(_ThresholdedMetric):
+    """TP / (TP + FP) over everything seen, per threshold.
+
+    Args:
+        thresholds: a float or a list of floats in [0, 1] (default 0.5; with `top_k`, "in the top
+            k" is the only criterion). A list gives one result per threshold.
+        top_k: only the k highest predictions of each sample count as positive.
+        class_id: score only this class (last axis) of multi-class predictions.
+
+    Example:
+
+    ```python
+    m = torchfit.metrics.Precision()
+    m.update_state(torch.tensor([0, 1, 1, 1]), torch.tensor([1.0, 0.0, 1.0, 1.0]))
+    m.result()  # tensor(0.6667)
+    ```
+    """
+
+    higher_is_better = True
+
+    def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
+        default = 0.5 if top_k is None else NEG_INF
+        super().__init__(
+            _parse_thresholds(thresholds, default),
+            name=name,
+            dtype=dtype,
+            top_k=top_k,
+            class_id=class_id,
+        )
+        self._build()
+
+    def result(self):
+        tp, fp, _, _ = self._counts()
+        return self._given(div_no_nan(tp, tp + fp))
+
+
+class Recall(_ThresholdedMetric):
+    """TP / (TP + FN) over everything seen, per threshold (arguments as for `Precision`)."""
+
+    higher_is_better = True
+
+    def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
+        default = 0.5 if top_k is None else NEG_INF
+        super().__init__(
+            _parse_thresholds(thresholds, default),
+            name=name,
+            dtype=dtype,
+            top_k=top_k,
+            class_id=class_id,
+        )
+        self._build()
+
+    def result(self):
+        tp, _, _, fn = self._counts()
+        return self._given(div_no_nan(tp, tp + fn))
+
+
+class AUC(_ThresholdedMetric):
+    """Area under the ROC or precision-recall curve, Keras' thresholded approximation.
+
+    The curve is sampled at `num_thresholds` evenly spaced thresholds in [0, 1] (or at the given
+    `thresholds`, plus 0 - 1e-7 and 1 + 1e-7) and integrated with `summation_method`:
+    "interpolation" (trapezoids for ROC; Davis & Goadrich's interpolation for PR), "minoring" or
+    "majoring" (Riemann sums below or above the curve).
+
+    Args:
+        multi_label: treat the last axis as independent labels and average their AUCs (weighted by
+            `label_weights` if given); otherwise every prediction is pooled into one curve and
+            `label_weights` weights the classes' contributions to it.
+        from_logits: apply a sigmoid to `y_pred` first.
+
+    Example:
+
+    ```python
+    m = torchfit.metrics.AUC(num_thresholds=3)
+    m.update_state(torch.tensor([0, 0, 1, 1]), torch.tensor([0.0, 0.5, 0.3, 0.9]))
+    m.result()  # tensor(0.7500)
+    ```
+    """
+
+    higher_is_better = True
+
+    def __init__(
+        self,
+        num_thresholds=200,
+        curve="ROC",
+        summation_method="interpolation",
+        name=None,
+        dtype=None,
+        thresholds=None,
+        multi_label=False,
+        num_labels=None,
+        label_weights=None,
+        from_logits=False,
+    ):
+        curve, summation_method = str(curve).upper(), str(summation_method).lower()
+        if curve not in ("ROC", "PR"):
+            raise ValueError(
+                f"Invalid AUC curve. Received: curve={curve!r}. Expected 'ROC' or 'PR'."
+            )
+        if summation_method not in ("interpolation", "minoring", "majoring"):
+            raise ValueError(
+                f"Invalid AUC summation method. Received: summation_method={summation_method!r}. "
+                "Expected 'interpolation', 'minoring' or 'majoring'."
+            )
+        if thresholds is not None:
+            inner = sorted(_parse_thresholds(thresholds, 0.5))
+        elif isinstance(num_thresholds, int) and num_thresholds > 1:
+            inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+        else:
+            raise ValueError(
+                "num_thresholds must be an integer > 1. "
+                f"Received: num_thresholds={num_thresholds!r}"
+            )
+        thresholds = [0.0 - EPSILON, *inner, 1.0 + EPSILON]
+        super().__init__(thresholds, name=name, dtype=dtype, from_logits=from_logits)
+        self.num_thresholds = len(self.thresholds)
+        self.curve, self.summation_method = curve, summation_method
+        self.multi_label = multi_label
+        if label_weights is not None:
+            self._label_weights = torch.as_tensor(label_weights, dtype=self.dtype).reshape(-1)
+            if multi_label and num_labels is None:
+                num_labels = self._label_weights.numel()
+        self._multi_label_weights, self._label_weights = (
+            (self._label_weights, None) if multi_label else (None, self._label_weights)
+        )
+        if not multi_label:
+            self._build()
+        elif num_labels is not None:
+            self._build(num_labels)
+        # else: multi-label with an unknown number of labels, built at the first update_state.
+
+    def to(self, device):
+        super().to(device)
+        if self._multi_label_weights is not None:
+            self._multi_label_weights = self._multi_label_weights.to(device)
+        return self
+
+    def result(self):
+        if self.histogram is None:
+            return torch.zeros((), dtype=self.dtype, device=self.device)
+        tp, fp, tn, fn = self._counts()
+        if self.curve == "PR" and self.summation_method == "interpolation":
+            areas = _interpolate_pr_auc(tp, fp, fn)
+        else:
+            if self.curve == "ROC":
+                x, y = div_no_nan(fp, fp + tn), div_no_nan(tp, tp + fn)  # fpr, tpr
+            else:
+                x, y = div_no_nan(tp, tp + fn), div_no_nan(tp, tp + fp)  # recall, precision
+            if self.summation_method == "interpolation":
+                heights = (y[:-1] + y[1:]) / 2.0
+            elif self.summation_method == "minoring":
+                heights = torch.minimum(y[:-1], y[1:])
+            else:
+                heights = torch.maximum(y[:-1], y[1:])
+            areas = ((x[:-1] - x[1:]) * heights).sum(0)
+        if not self.multi_label:
+            return areas
+        if self._multi_label_weights is None:
+            return areas.mean()
+        weights = self._multi_label_weights
+        return div_no_nan((areas * weights).sum(), weights.sum())
+
+    def load_state_dict(self, state_dict):
+        if self.histogram is None and "histogram" in state_dict:
+            self._build(torch.as_tensor(state_dict["histogram"]).shape[1])
+        super().load_state_dict(state_dict)
+
+
+def _interpolate_pr_auc(tp, fp, fn):
+    """PR AUC by Davis & Goadrich (2006) interpolation between thresholds, as in Keras."""
+    dtp = tp[:-1] - tp[1:]
+    p = tp + fp
+    dp = p[:-1] - p[1:]
+    precision_slope = div_no_nan(dtp, dp.clamp_min(0))
+    intercept = tp[1:] - precision_slope * p[1:]
+    both_positive = (p[:-1] > 0) & (p[1:] > 0)
+    safe_p_ratio = torch.where(
+        both_positive, div_no_nan(p[:-1], p[1:].clamp_min(0)), torch.ones_like(p[1:])
+    )
+    increments = div_no_nan(
+        precision_slope * (dtp + intercept * safe_p_ratio.log()), (tp[1:] + fn[1:]).clamp_min(0)
+    )
+    return increments.sum(0)

@@ -1,0 +1,493 @@
+"""Model: an ``nn.Module`` with Keras's ``compile`` / ``fit`` / ``evaluate`` / ``predict``.
+
+``fit``, ``evaluate`` and ``predict`` only validate their arguments and assemble the pieces (data
+adapters, epoch iterators, callbacks); the loops live in ``torchfit/trainer/loops.py``. The work of
+one batch happens in ``train_step`` / ``test_step`` / ``predict_step``, which call
+``compute_loss`` and ``compute_metrics``: override those to customise training.
+"""
+
+import inspect
+import numbers
+
+import torch
+from torch import nn
+
+from torchfit import callbacks as callbacks_module
+from torchfit import data as data_module
+from torchfit import nest, optimizers, saving
+from torchfit.layer import Layer
+from torchfit.trainer import loops
+from torchfit.trainer.compile_utils import CompiledLoss, CompiledMetrics
+from torchfit.trainer.epoch_iterator import EpochIterator
+from torchfit.trainer.logs import MetricLogs, to_floats
+from torchfit.utils.validation import check_kwargs
+
+__all__ = ["Model", "Sequential", "resolve_device"]
+
+_PRECISIONS = ("32", "bf16-mixed", "16-mixed")
+
+
+def resolve_device(device):
+    """``"auto"`` → CUDA if available, then MPS, then CPU; anything else → ``torch.device``."""
+    if device is None or device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(
+            f"Invalid device: {device!r}. Expected 'auto', 'cpu', 'cuda', 'cuda:N', 'mps' or a "
+            "torch.device."
+        ) from error
+
+
+def _check_positive_int(name, value, allow_none=True, minimum=1):
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        expected = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"`{name}` must be {expected}. Received: {name}={value!r}")
+
+
+def _resolve_verbose(verbose):
+    if verbose == "auto":
+        from torchfit.progress import is_interactive
+        return 1 if is_interactive() else 2
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"`verbose` must be 0, 1, 2 or 'auto'. Received: verbose={verbose!r}")
+    return int(verbose)
+
+
+def _unpack_validation_data(validation_data):
+    if isinstance(validation_data, (tuple, list)) and len(validation_data) in (2, 3):
+        return tuple(validation_data) + (None,) * (3 - len(validation_data))
+    raise ValueError(
+        "`validation_data` must be a tuple `(x_val, y_val)` or `(x_val, y_val, val_sample_weight)`. "
+        f"Received: {type(validation_data).__name__}"
+        + (f" of length {len(validation_data)}" if isinstance(validation_data, (tuple, list)) else "")
+        + "."
+    )
+
+
+class Model(nn.Module):
+    """Keras's training API on a PyTorch module.
+
+    Wrap an existing module, or subclass and define ``forward``:
+
+    Example:
+        >>> net = nn.Sequential(nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 10))
+        >>> model = torchfit.Model(net)
+        >>> model.compile(optimizer="rmsprop", loss=torchfit.losses.SparseCategoricalCrossentropy(
+        ...     from_logits=True), metrics=["accuracy"])
+        >>> history = model.fit(x_train, y_train, batch_size=64, epochs=3)  # doctest: +SKIP
+
+    Args:
+        module: the ``nn.Module`` to train (kept as ``model.module``); ``None`` when subclassing.
+        device: ``"auto"`` (CUDA, then MPS, then CPU), or any torch device.
+        output_names: names of the outputs when ``forward`` returns a tuple or list.
+    """
+
+    def __init__(self, module=None, device="auto", output_names=None):
+        super().__init__()
+        if module is not None and not isinstance(module, nn.Module):
+            raise TypeError(
+                "torchfit.Model wraps a torch.nn.Module. Received: "
+                f"{type(module).__name__}. Pass an nn.Module, or subclass torchfit.Model and "
+                "define `forward`."
+            )
+        self.module = module
+        self.device = resolve_device(device)
+        self.output_names = list(output_names) if output_names is not None else None
+        self.stop_training = False
+        self.history = None
+        self.optimizer = None
+        self.compiled = False
+        self.compiled_loss = None
+        self.compiled_metrics = None
+        self._forward_checked = False
+        self._loss_layers = None
+        if module is not None:
+            module.to(self.device)
+
+    def forward(self, *args, **kwargs):
+        if self.module is None:
+            raise NotImplementedError(
+                "torchfit.Model has no module to run. Either wrap one, torchfit.Model(my_module), "
+                "or subclass torchfit.Model and define `forward`."
+            )
+        return self.module(*args, **kwargs)
+
+    # ------------------------------------------------------------------ attributes
+    @property
+    def trainable_weights(self):
+        return [p for p in self.parameters() if p.requires_grad]
+
+    @property
+    def non_trainable_weights(self):
+        return [p for p in self.parameters() if not p.requires_grad] + list(self.buffers())
+
+    @property
+    def weights(self):
+        return self.trainable_weights + self.non_trainable_weights
+
+    def _layers_with_losses(self):
+        # Found once: walking every submodule at every step would cost per-step Python time.
+        if self._loss_layers is None:
+            self._loss_layers = [m for m in self.modules() if isinstance(m, Layer)]
+        return self._loss_layers
+
+    def __call__(self, *args, **kwargs):
+        for layer in self._layers_with_losses():
+            layer._losses.clear()
+        return super().__call__(*args, **kwargs)
+
+    @property
+    def losses(self):
+        """Losses added with ``Layer.add_loss`` during the last forward call."""
+        return [loss for layer in self._layers_with_losses() for loss in layer._losses]
+
+    @property
+    def metrics(self):
+        """The loss trackers, then the compiled metrics (after the first batch)."""
+        if not self.compiled:
+            return []
+        return self.compiled_loss.metrics + self.compiled_metrics.metrics
+
+    @property
+    def metrics_names(self):
+        return [metric.name for metric in self.metrics]
+
+    # ------------------------------------------------------------------ compile
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
+                weighted_metrics=None, run_eagerly=False, jit_compile=False, precision="32",
+                **kwargs):
+        """Configures the model for training.
+
+        Args:
+            optimizer: a name (``"rmsprop"``), a ``torchfit.optimizers`` instance, a
+                ``torch.optim.Optimizer`` instance (used as is) or class.
+            loss: a name, a ``torchfit.losses`` object, a ``torch.nn`` loss module (called
+                ``loss(y_pred, y_true)``), a callable ``fn(y_true, y_pred)``, or a list/dict of
+                those by output (``None``: that output has no loss).
+            metrics: metric names or objects (``torchfit.metrics``, torchmetrics), or a list of
+                lists / dict by output. ``"accuracy"`` is resolved from the loss and shapes.
+            loss_weights: weights of the per-output losses in the total, as a list or dict.
+            weighted_metrics: metrics that also take the sample weights.
+            run_eagerly: accepted for Keras compatibility; torch always runs eagerly.
+            jit_compile: ``torch.compile`` the step (not supported yet: raises).
+            precision: ``"32"`` (``"bf16-mixed"`` and ``"16-mixed"`` are not supported yet).
+        """
+        check_kwargs("compile", kwargs, list(inspect.signature(Model.compile).parameters)[1:-1])
+        if precision not in _PRECISIONS:
+            raise ValueError(
+                f"`precision` must be one of {', '.join(map(repr, _PRECISIONS))}. "
+                f"Received: precision={precision!r}"
+            )
+        if precision != "32" or jit_compile:
+            raise NotImplementedError(
+                "Mixed precision and jit_compile are not available in this version of torchfit; "
+                "compile with precision='32' and jit_compile=False."
+            )
+        self.to(self.device)
+        self._loss_layers = None
+        self.compiled_loss = CompiledLoss(loss, loss_weights, self.output_names)
+        self.compiled_metrics = CompiledMetrics(
+            metrics, weighted_metrics, self.output_names, owner=self
+        )
+        self.optimizer = optimizers.build(optimizer, list(self.parameters()))
+        self.run_eagerly = run_eagerly
+        self.compiled = True
+
+    def _assert_compiled(self, method):
+        if not self.compiled:
+            raise RuntimeError(
+                f"You must call `compile()` before `{method}()`, e.g. "
+                "model.compile(optimizer='rmsprop', loss='sparse_categorical_crossentropy')."
+            )
+
+    # ------------------------------------------------------------------ one batch
+    def call_with_inputs(self, x):
+        """Runs the model on ``x`` routed by structure: dict → keywords, list/tuple → positional."""
+        if isinstance(x, dict):
+            return self(**x)
+        if isinstance(x, (list, tuple)):
+            return self(*x)
+        return self(x)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
+        """The total loss of a batch: the compiled losses plus ``self.losses``.
+
+        Override to change the objective. Example (a gradient penalty on the inputs)::
+
+            class Penalised(torchfit.Model):
+                def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
+                    loss = super().compute_loss(x, y, y_pred, sample_weight)
+                    return loss + 1e-3 * y_pred.pow(2).mean()
+        """
+        return self.compiled_loss(y, y_pred, sample_weight, regularization_losses=self.losses)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        """Updates the compiled metrics and returns the logs (device values, read lazily)."""
+        if not self.compiled_metrics.built:
+            self.compiled_metrics.build(y, y_pred, self.compiled_loss.loss_functions())
+            self._metric_logs = MetricLogs(self.metrics)
+        # no_grad: a custom metric doing `state += values.sum()` must not join the graph.
+        with torch.no_grad():
+            self.compiled_metrics.update_state(y, y_pred, sample_weight)
+        return self.get_metrics_result()
+
+    def get_metrics_result(self):
+        """``{name: value}`` for every metric; values are computed when read."""
+        logs = getattr(self, "_metric_logs", None)
+        if logs is None or len(logs) != len(self.metrics):
+            logs = self._metric_logs = MetricLogs(self.metrics)
+        return logs
+
+    def reset_metrics(self):
+        for metric in self.metrics:
+            metric.reset_state()
+
+    def train_step(self, data):
+        """One optimisation step on ``data`` = ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``.
+
+        Returns the logs. Override for custom training (a GAN step, several optimizers...);
+        keep returning ``self.compute_metrics(...)`` or a dict of tensors::
+
+            class MyModel(torchfit.Model):
+                def train_step(self, data):
+                    x, y, sample_weight = torchfit.data.unpack_x_y_sample_weight(data)
+                    y_pred = self.call_with_inputs(x)
+                    loss = self.compute_loss(x, y, y_pred, sample_weight)
+                    self.optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    self.optimizer.step()
+                    return self.compute_metrics(x, y, y_pred, sample_weight)
+        """
+        x, y, sample_weight = data_module.unpack_x_y_sample_weight(data)
+        y_pred = self.call_with_inputs(x)
+        loss = self.compute_loss(x, y, y_pred, sample_weight)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def test_step(self, data):
+        """One evaluation step (run under ``torch.no_grad``); returns the logs."""
+        x, y, sample_weight = data_module.unpack_x_y_sample_weight(data)
+        y_pred = self.call_with_inputs(x)
+        self.compute_loss(x, y, y_pred, sample_weight)
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def predict_step(self, data):
+        """One prediction step (run under ``torch.no_grad``); returns the outputs."""
+        x, _, _ = data_module.unpack_x_y_sample_weight(data)
+        return self.call_with_inputs(x)
+
+    # ------------------------------------------------------------------ data plumbing
+    def _check_forward_inputs(self, x):
+        """Checks once that ``x``'s structure fits ``forward``'s signature."""
+        if self._forward_checked:
+            return
+        target = self.module if self.module is not None else self
+        try:
+            signature = inspect.signature(target.forward)
+        except (TypeError, ValueError):
+            return
+        params = signature.parameters.values()
+        if any(p.kind == p.VAR_KEYWORD for p in params) and isinstance(x, dict):
+            self._forward_checked = True
+            return
+        names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        if isinstance(x, dict):
+            unknown = [key for key in x if key not in names]
+            if unknown:
+                raise ValueError(
+                    f"Input dict keys {unknown} do not match the parameters of "
+                    f"{type(target).__name__}.forward: {names}. Name the inputs after them."
+                )
+        self._forward_checked = True
+
+    def _adapter(self, x, y, sample_weight, batch_size, shuffle=False, class_weight=None):
+        return data_module.get_adapter(
+            x, y, sample_weight, batch_size=batch_size, shuffle=shuffle,
+            class_weight=class_weight, device=self.device,
+        )
+
+    def _callbacks(self, callbacks, verbose, epochs, steps, add_history=False):
+        user = list(callbacks or ())
+        extra = []
+        if add_history:
+            extra.append(callbacks_module.History())
+        if verbose and not any(isinstance(cb, callbacks_module.ProgbarLogger) for cb in user):
+            extra.append(callbacks_module.ProgbarLogger())
+        params = {"verbose": verbose, "epochs": epochs, "steps": steps}
+        return callbacks_module.CallbackList(extra + user, model=self, params=params)
+
+    # ------------------------------------------------------------------ fit / evaluate / predict
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
+            validation_batch_size=None, validation_freq=1, **kwargs):
+        """Trains the model; returns a ``History``. Arguments and defaults follow Keras.
+
+        Example:
+            >>> history = model.fit(x_train, y_train, batch_size=64, epochs=3,
+            ...                     validation_data=(x_val, y_val))        # doctest: +SKIP
+            >>> history.history["val_loss"]                                # doctest: +SKIP
+        """
+        check_kwargs("fit", kwargs, list(inspect.signature(Model.fit).parameters)[1:-1])
+        self._assert_compiled("fit")
+        batch_size = 32 if batch_size is None else batch_size
+        _check_positive_int("batch_size", batch_size)
+        _check_positive_int("epochs", epochs, allow_none=False, minimum=0)
+        _check_positive_int("initial_epoch", initial_epoch, allow_none=False, minimum=0)
+        _check_positive_int("steps_per_epoch", steps_per_epoch)
+        _check_positive_int("validation_steps", validation_steps)
+        _check_positive_int("validation_batch_size", validation_batch_size)
+        if not isinstance(validation_freq, int) or isinstance(validation_freq, bool):
+            if not (isinstance(validation_freq, (list, tuple, set, range))
+                    and all(isinstance(e, int) for e in validation_freq)):
+                raise ValueError(
+                    "`validation_freq` must be a positive integer or a collection of epoch "
+                    f"numbers (1-based). Received: validation_freq={validation_freq!r}"
+                )
+        else:
+            _check_positive_int("validation_freq", validation_freq, allow_none=False)
+        if not isinstance(validation_split, numbers.Real) or not 0 <= validation_split < 1:
+            raise ValueError(
+                "`validation_split` must be a float in [0, 1). "
+                f"Received: validation_split={validation_split!r}"
+            )
+        verbose = _resolve_verbose(verbose)
+        if validation_data is not None:
+            val_x, val_y, val_sw = _unpack_validation_data(validation_data)
+        elif validation_split:
+            if not data_module.is_array_like(x):
+                raise ValueError(
+                    "`validation_split` is only supported for arrays and tensors. "
+                    f"Received x of type {type(x).__name__}; pass `validation_data` instead."
+                )
+            arrays = tuple(
+                None if part is None else nest.map_structure(
+                    lambda v, name=name: data_module.utils.to_tensor(v, name, name == "y"), part)
+                for name, part in zip(("x", "y", "sample_weight"), (x, y, sample_weight))
+            )
+            (x, y, sample_weight), (val_x, val_y, val_sw) = data_module.train_validation_split(
+                arrays, validation_split)
+        else:
+            val_x = None
+        train = EpochIterator(
+            self._adapter(x, y, sample_weight, batch_size, shuffle, class_weight),
+            steps_per_epoch, self.device,
+        )
+        val = None
+        if val_x is not None:
+            val = EpochIterator(
+                self._adapter(val_x, val_y, val_sw, validation_batch_size or batch_size),
+                validation_steps, self.device,
+            )
+        self._check_forward_inputs(x)
+        callback_list = self._callbacks(callbacks, verbose, epochs, train.num_steps,
+                                        add_history=True)
+        return loops.run_fit(self, train, callback_list, epochs, initial_epoch, val,
+                             validation_freq)
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
+                 steps=None, callbacks=None, return_dict=False, **kwargs):
+        """Returns the loss, ``[loss, *metrics]`` in ``metrics_names`` order, or a dict."""
+        check_kwargs("evaluate", kwargs, list(inspect.signature(Model.evaluate).parameters)[1:-1])
+        self._assert_compiled("evaluate")
+        batch_size = 32 if batch_size is None else batch_size
+        _check_positive_int("batch_size", batch_size)
+        verbose = _resolve_verbose(verbose)
+        iterator = EpochIterator(self._adapter(x, y, sample_weight, batch_size), steps,
+                                 self.device)
+        self._check_forward_inputs(x)
+        callback_list = self._callbacks(callbacks, verbose, 1, iterator.num_steps)
+        logs = loops.run_evaluate(self, iterator, callback_list)
+        return self._format_results(logs, return_dict)
+
+    def _format_results(self, logs, return_dict):
+        if return_dict:
+            return dict(logs)
+        values = [logs[name] for name in self.metrics_names if name in logs]
+        return values[0] if len(values) == 1 else values
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, **kwargs):
+        """Returns the outputs for ``x`` as NumPy arrays, in the structure of the outputs."""
+        check_kwargs("predict", kwargs, list(inspect.signature(Model.predict).parameters)[1:-1])
+        batch_size = 32 if batch_size is None else batch_size
+        _check_positive_int("batch_size", batch_size)
+        verbose = _resolve_verbose(verbose)
+        self.to(self.device)
+        iterator = EpochIterator(self._adapter(x, None, None, batch_size), steps, self.device)
+        self._check_forward_inputs(x)
+        callback_list = self._callbacks(callbacks, verbose, 1, iterator.num_steps)
+        return loops.run_predict(self, iterator, callback_list)
+
+    # ------------------------------------------------------------------ single batches
+    def _single_batch(self, x, y, sample_weight, class_weight=None):
+        adapter = self._adapter(x, y, sample_weight, batch_size=1, class_weight=class_weight)
+        self._check_forward_inputs(x)
+        return adapter.data
+
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+        """One training step on exactly this batch; returns its loss and metrics."""
+        self._assert_compiled("train_on_batch")
+        data = self._single_batch(x, y, sample_weight, class_weight)
+        self.train()
+        self.reset_metrics()
+        logs = to_floats(self.train_step(data))
+        return self._format_results(logs, return_dict)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        """Evaluates exactly this batch; returns its loss and metrics."""
+        self._assert_compiled("test_on_batch")
+        data = self._single_batch(x, y, sample_weight)
+        self.eval()
+        self.reset_metrics()
+        with torch.no_grad():
+            logs = to_floats(self.test_step(data))
+        return self._format_results(logs, return_dict)
+
+    def predict_on_batch(self, x):
+        """The outputs for exactly this batch, as NumPy arrays."""
+        data = self._single_batch(x, None, None)
+        self.eval()
+        with torch.no_grad():
+            outputs = self.predict_step(data)
+        return loops._concatenate([outputs])
+
+    # ------------------------------------------------------------------ weights
+    def _weights_module(self):
+        return self.module if self.module is not None else self
+
+    def save_weights(self, filepath):
+        """Writes the weights (``.pt`` or ``.h5``) with the wrapped module's own keys, atomically."""
+        saving.save_state_dict(self._weights_module().state_dict(), filepath)
+
+    def load_weights(self, filepath, strict=True):
+        """Loads weights written by ``save_weights``/``save`` (or a plain module state_dict)."""
+        state = saving.load_state_dict(filepath, map_location=self.device)
+        self._weights_module().load_state_dict(state, strict=strict)
+
+
+class Sequential(Model):
+    """``torchfit.Sequential(nn.Linear(784, 64), nn.ReLU(), ...)``: a Model over ``nn.Sequential``.
+
+    Example:
+        >>> model = torchfit.Sequential(nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 10))
+    """
+
+    def __init__(self, *layers, device="auto", output_names=None):
+        if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
+            layers = tuple(layers[0])
+        super().__init__(nn.Sequential(*layers), device=device, output_names=output_names)
+
+    def add(self, layer):
+        """Appends a layer, as Keras's ``Sequential.add``."""
+        self.module.append(layer.to(self.device))

@@ -1,0 +1,115 @@
+"""Progbar: Keras-style progress text. Rendering and throttling only; it computes nothing.
+
+Values are passed as a mapping and read only when a line is drawn (at most every ``interval``
+seconds, and once at the end), so a mapping of device tensors costs one sync per drawn line.
+"""
+
+import sys
+import time
+
+__all__ = ["Progbar", "format_value", "format_time_per_unit"]
+
+
+def format_value(value):
+    """Keras's number format: 4 decimals, or scientific notation for tiny values."""
+    value = float(value)
+    return f"{value:.4f}" if abs(value) > 1e-3 or value == 0 else f"{value:.4e}"
+
+
+def format_time_per_unit(seconds, unit="step"):
+    if seconds >= 1 or seconds == 0:
+        return f"{seconds:.0f}s/{unit}"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.0f}ms/{unit}"
+    return f"{seconds * 1e6:.0f}us/{unit}"
+
+
+def _format_eta(eta):
+    if eta > 3600:
+        return f"{eta // 3600:.0f}:{(eta % 3600) // 60:02.0f}:{eta % 60:02.0f}"
+    if eta > 60:
+        return f"{eta // 60:.0f}:{eta % 60:02.0f}"
+    return f"{eta:.0f}s"
+
+
+def is_interactive(stream=None):
+    """True on a terminal or in a notebook (where a live, redrawn bar makes sense)."""
+    stream = stream or sys.stdout
+    return (hasattr(stream, "isatty") and stream.isatty()) or "ipykernel" in sys.modules
+
+
+class Progbar:
+    """A progress bar for ``target`` steps (``None`` when unknown).
+
+    Args:
+        target: total steps, or ``None``.
+        width: bar width in characters.
+        verbose: 1 for the live bar, 2 for one line at the end.
+        interval: minimum seconds between two redraws of the live bar.
+        unit_name: ``"step"`` or ``"sample"``.
+        stream: where to write (``sys.stdout`` by default).
+
+    Example:
+        >>> bar = Progbar(10, stream=sys.stdout)                       # doctest: +SKIP
+        >>> for step in range(10):                                     # doctest: +SKIP
+        ...     bar.update(step + 1, {"loss": 0.5}, finalize=step == 9)
+    """
+
+    def __init__(self, target, width=30, verbose=1, interval=0.1, unit_name="step", stream=None):
+        self.target = target
+        self.width = width
+        self.verbose = verbose
+        self.unit_name = unit_name
+        self.stream = stream or sys.stdout
+        self.dynamic = is_interactive(self.stream)
+        # Without a terminal, a redrawn bar would print a new line each time: draw rarely.
+        self.interval = interval if self.dynamic else 10.0
+        self._start = time.monotonic()
+        self._last_draw = 0.0
+        self._prev_width = 0
+
+    def update(self, current, values=None, finalize=None):
+        """Redraws the bar at ``current`` steps if ``interval`` has passed (always when finalizing)."""
+        if finalize is None:
+            finalize = self.target is not None and current >= self.target
+        now = time.monotonic()
+        if not finalize and (self.verbose != 1 or now - self._last_draw < self.interval):
+            return
+        self._last_draw = now
+        elapsed = now - self._start
+        per_unit = elapsed / current if current else 0.0
+        if self.verbose == 1:
+            line = self._bar(current)
+            if finalize:
+                line += f" - {elapsed:.0f}s {format_time_per_unit(per_unit, self.unit_name)}"
+            elif self.target is not None:
+                line += f" - ETA: {_format_eta(per_unit * (self.target - current))}"
+            else:
+                line += f" - {elapsed:.0f}s {format_time_per_unit(per_unit, self.unit_name)}"
+        else:
+            total = self.target if self.target is not None else current
+            line = (f"{total}/{total} - {elapsed:.0f}s - "
+                    f"{format_time_per_unit(per_unit, self.unit_name)}")
+        for key, value in (values or {}).items():
+            line += f" - {key}: {format_value(value)}"
+        self._write(line, finalize)
+
+    def _bar(self, current):
+        if self.target is None:
+            return f"{current:7d}/Unknown"
+        digits = len(str(self.target))
+        bar = f"{current:{digits}d}/{self.target} ["
+        done = int(self.width * min(current, self.target) / self.target) if self.target else 0
+        if done > 0:
+            bar += "=" * (done - 1) + (">" if current < self.target else "=")
+        bar += "." * (self.width - done) + "]"
+        return bar
+
+    def _write(self, line, finalize):
+        if self.dynamic and self.verbose == 1:
+            padding = " " * max(self._prev_width - len(line), 0)
+            self._prev_width = len(line)
+            self.stream.write("\r" + line + padding + ("\n" if finalize else ""))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()

@@ -1,0 +1,363 @@
+"""CompiledLoss and CompiledMetrics: what ``compile`` was given, matched to the model's outputs.
+
+Both are built lazily on the first batch, when the outputs' structure (and, for ``"accuracy"``,
+their shapes) are known. Identifiers are validated at construction, so a typo fails in
+``compile``, not in the middle of ``fit``.
+
+Output naming, as in tf.keras: a single tensor is one unnamed output (log keys ``loss``,
+``accuracy``); a dict names its outputs by key; a tuple/list by ``output_names`` or
+``output_1``, ``output_2``, ... Per-output log keys are ``<output>_loss`` and
+``<output>_<metric>``; the total ``loss`` is the weighted sum of the per-output losses plus the
+model's extra losses.
+"""
+
+import copy
+import weakref
+
+from torchfit import losses as losses_module
+from torchfit import metrics as metrics_module
+from torchfit import nest
+
+__all__ = ["CompiledLoss", "CompiledMetrics", "LossTracker", "output_names_of"]
+
+_ACCURACY_ALIASES = ("accuracy", "acc", "crossentropy", "ce")
+
+
+class LossTracker(metrics_module.Metric):
+    """Mean of per-batch losses weighted by batch size (what Keras logs as ``loss``)."""
+
+    higher_is_better = False
+
+    def __init__(self, name="loss"):
+        super().__init__(name=name)
+        self.total = self.add_weight("total")
+        self.count = 0
+
+    def update_state(self, loss, batch_size):
+        self.total.add_(loss.detach(), alpha=batch_size)
+        self.count += batch_size
+
+    def result(self):
+        return self.total / max(self.count, 1)
+
+    def reset_state(self):
+        self.total.zero_()
+        self.count = 0
+
+
+def output_names_of(y_pred, output_names=None):
+    """Names of the model outputs in flattening order; ``[None]`` for a single tensor."""
+    if isinstance(y_pred, dict):
+        return list(y_pred)
+    if isinstance(y_pred, (list, tuple)):
+        count = len(y_pred)
+        if output_names is not None:
+            if len(output_names) != count:
+                raise ValueError(
+                    f"The model returned {count} outputs but `output_names` has "
+                    f"{len(output_names)} names: {list(output_names)}."
+                )
+            return list(output_names)
+        return [f"output_{i + 1}" for i in range(count)]
+    return [None]
+
+
+def _by_output(config, names, argument):
+    """Spreads a per-output ``config`` (one value, a list by position, a dict by name) over ``names``.
+
+    Returns ``{name: value}``; a dict's missing names map to ``None``.
+    """
+    if isinstance(config, dict):
+        unknown = [key for key in config if key not in names]
+        if unknown:
+            raise ValueError(
+                f"Unknown output name(s) {unknown} in `{argument}`. "
+                f"Received: {argument}={config!r}. Expected keys: "
+                f"{', '.join(repr(n) for n in names)}."
+            )
+        return {name: config.get(name) for name in names}
+    if isinstance(config, (list, tuple)) and len(names) > 1:
+        if len(config) != len(names):
+            raise ValueError(
+                f"`{argument}` has {len(config)} entries but the model has {len(names)} outputs "
+                f"({', '.join(names)}). Pass one entry per output, or a dict by output name."
+            )
+        return dict(zip(names, config))
+    return {name: config for name in names}
+
+
+def _targets_by_output(y_true, names, has_loss):
+    """Matches ``y_true`` to output names: a dict by name, a list by position, else the one target."""
+    if len(names) == 1:
+        return {names[0]: y_true}
+    if isinstance(y_true, dict):
+        unknown = [key for key in y_true if key not in names]
+        if unknown:
+            raise ValueError(
+                f"Unknown output name(s) {unknown} in the targets `y`. "
+                f"Expected keys: {', '.join(repr(n) for n in names)}."
+            )
+        return y_true
+    if isinstance(y_true, (list, tuple)):
+        if len(y_true) == len(names):
+            return dict(zip(names, y_true))
+        with_loss = [name for name in names if has_loss[name]]
+        if len(y_true) == len(with_loss):
+            return dict(zip(with_loss, y_true))
+        raise ValueError(
+            f"Received {len(y_true)} targets for a model with {len(names)} outputs "
+            f"({', '.join(names)}). Pass one target per output, or a dict by output name."
+        )
+    with_loss = [name for name in names if has_loss[name]]
+    if len(with_loss) == 1:
+        return {with_loss[0]: y_true}
+    raise ValueError(
+        f"Received a single target for a model with {len(names)} outputs "
+        f"({', '.join(names)}). Pass a list or a dict of targets."
+    )
+
+
+class CompiledLoss:
+    """The total loss for a batch, and the ``loss`` / ``<output>_loss`` trackers.
+
+    Args:
+        loss: a loss identifier, or a list/dict of them by output (``None``: no loss there).
+        loss_weights: a number, a list by position or a dict by output name.
+        output_names: names for tuple/list outputs.
+    """
+
+    def __init__(self, loss, loss_weights=None, output_names=None):
+        # Resolve now so that unknown identifiers fail in compile().
+        nest.map_structure(losses_module.get, loss)
+        self._config = loss
+        self._loss_weights = loss_weights
+        self._output_names = output_names
+        self.tracker = LossTracker("loss")
+        self._per_output = None  # [(name, loss_fn, weight, tracker)] once built
+        self._single = None
+
+    @property
+    def built(self):
+        return self._per_output is not None
+
+    @property
+    def metrics(self):
+        """The trackers: ``loss`` first, then one per output when there are several."""
+        if not self.built or self._single is not None:
+            return [self.tracker]
+        return [self.tracker] + [tracker for _, _, _, tracker in self._per_output]
+
+    def build(self, y_pred):
+        names = output_names_of(y_pred, self._output_names)
+        self.output_names = names
+        if names == [None]:
+            if isinstance(self._config, (list, tuple)) and len(self._config) == 1:
+                self._config = self._config[0]
+            if isinstance(self._config, (dict, list, tuple)):
+                raise ValueError(
+                    f"The model has a single output, but `loss` is a {type(self._config).__name__}: "
+                    f"{self._config!r}. Pass one loss."
+                )
+            weight = self._loss_weights
+            if isinstance(weight, (list, tuple)) and len(weight) == 1:
+                weight = weight[0]
+            self._single = losses_module.get(self._config)
+            self._single_weight = 1.0 if weight is None else float(weight)
+            self._per_output = []
+            return
+        configs = _by_output(self._config, names, "loss")
+        weights = _by_output(self._loss_weights, names, "loss_weights")
+        self._per_output = []
+        for name in names:
+            if configs[name] is None:
+                continue
+            weight = 1.0 if weights[name] is None else float(weights[name])
+            self._per_output.append(
+                (name, losses_module.get(configs[name]), weight, LossTracker(f"{name}_loss"))
+            )
+        if not self._per_output:
+            raise ValueError("`loss` gives no loss for any output; nothing would be trained.")
+        self.has_loss = {name: configs[name] is not None for name in names}
+
+    def __call__(self, y_true, y_pred, sample_weight=None, regularization_losses=None):
+        """Returns the total scalar loss and updates the trackers (no host sync)."""
+        if not self.built:
+            self.build(y_pred)
+        if self._single is not None:
+            if y_true is None:
+                raise ValueError(
+                    "The model was compiled with a loss, but `fit`/`evaluate` received no targets "
+                    "`y`. Pass `y`, or compile with loss=None and add losses with `add_loss`."
+                )
+            loss = self._single(y_true, y_pred, sample_weight)
+            if self._single_weight != 1.0:
+                loss = loss * self._single_weight
+            batch_size = nest.flatten(y_pred)[0].shape[0]
+        else:
+            loss, batch_size = self._multi_output_loss(y_true, y_pred, sample_weight)
+        if regularization_losses:
+            loss = loss + sum(regularization_losses)
+        self.tracker.update_state(loss, batch_size)
+        return loss
+
+    def _multi_output_loss(self, y_true, y_pred, sample_weight):
+        names = self.output_names
+        preds = dict(zip(names, nest.flatten(y_pred) if not isinstance(y_pred, dict)
+                         else y_pred.values()))
+        targets = _targets_by_output(y_true, names, self.has_loss)
+        weights = (_by_output(sample_weight, names, "sample_weight")
+                   if sample_weight is not None else {})
+        total = None
+        for name, loss_fn, weight, tracker in self._per_output:
+            if targets.get(name) is None:
+                raise ValueError(
+                    f"Output '{name}' has a loss but received no target. Pass a target for it, "
+                    f"or set its loss to None."
+                )
+            value = loss_fn(targets[name], preds[name], weights.get(name))
+            batch_size = preds[name].shape[0]
+            tracker.update_state(value, batch_size)
+            value = value * weight if weight != 1.0 else value
+            total = value if total is None else total + value
+        return total, batch_size
+
+    def loss_functions(self):
+        """``{output name: loss}`` once built (the single output is named ``None``)."""
+        if self._single is not None:
+            return {None: self._single}
+        return {name: fn for name, fn, _, _ in self._per_output}
+
+
+class CompiledMetrics:
+    """The compiled metrics, matched to outputs and updated per batch on the device.
+
+    ``metrics`` are updated without sample weights and ``weighted_metrics`` with them, as in
+    tf.keras. A metric object belongs to one compiled model: its state would otherwise mix.
+    """
+
+    def __init__(self, metrics=None, weighted_metrics=None, output_names=None, owner=None):
+        self._configs = (metrics, weighted_metrics)
+        self._output_names = output_names
+        self._owner = weakref.ref(owner) if owner is not None else None
+        for config in self._configs:
+            for identifier in _flatten_metric_config(config):
+                self._check(identifier)
+        self._entries = None  # [(output name, metric, weighted)] once built
+
+    def _check(self, identifier):
+        if isinstance(identifier, str) and identifier in _ACCURACY_ALIASES:
+            return
+        metric = metrics_module.get(identifier)
+        previous = getattr(metric, "_torchfit_owner", None)
+        owner = previous() if previous is not None else None
+        current = self._owner() if self._owner is not None else None
+        if owner is not None and owner is not current:
+            raise ValueError(
+                f"Metric '{metric.name}' ({type(metric).__name__}) is already used by another "
+                "compiled model. A metric holds state, so sharing it would mix both models' "
+                f"results. Pass a new instance to each compile(), e.g. {type(metric).__name__}()."
+            )
+
+    @property
+    def built(self):
+        return self._entries is not None
+
+    @property
+    def metrics(self):
+        return [metric for _, metric, _ in self._entries] if self.built else []
+
+    def build(self, y_true, y_pred, loss_functions):
+        names = output_names_of(y_pred, self._output_names)
+        preds = _preds_by_name(y_pred, names)
+        targets = _targets_by_output(y_true, names, {n: True for n in names}) \
+            if y_true is not None else {}
+        entries = []
+        taken = set()
+        for weighted, config in zip((False, True), self._configs):
+            if config is None:
+                continue
+            per_output = _metrics_by_output(config, names)
+            for name in names:
+                for identifier in per_output.get(name) or ():
+                    metric = self._make(identifier, targets.get(name), preds[name],
+                                        loss_functions.get(name))
+                    metric = metric if not _used(metric, entries) else copy.deepcopy(metric)
+                    base = metric.name if name is None else f"{name}_{metric.name}"
+                    if weighted and base in taken:
+                        base = f"weighted_{base}"
+                    log_name, suffix = base, 0
+                    while log_name in taken:
+                        suffix += 1
+                        log_name = f"{base}_{suffix}"
+                    metric.name = log_name
+                    taken.add(log_name)
+                    metric.to(preds[name].device)
+                    if self._owner is not None:
+                        metric._torchfit_owner = self._owner
+                    entries.append((name, metric, weighted))
+        self._entries = entries
+        self._names = names
+
+    def _make(self, identifier, y_true, y_pred, loss_fn):
+        if isinstance(identifier, str) and identifier in _ACCURACY_ALIASES:
+            if y_true is None:
+                raise ValueError(
+                    f"Metric '{identifier}' needs targets, but the output has none."
+                )
+            return metrics_module.resolve_accuracy(identifier, y_true, y_pred, loss=loss_fn)
+        return metrics_module.get(identifier)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        if not self._entries:
+            return
+        if self._names == [None]:
+            for _, metric, weighted in self._entries:
+                metric.update_state(y_true, y_pred, sample_weight if weighted else None)
+            return
+        preds = _preds_by_name(y_pred, self._names)
+        targets = _targets_by_output(y_true, self._names, {n: True for n in self._names})
+        weights = (_by_output(sample_weight, self._names, "sample_weight")
+                   if sample_weight is not None else {})
+        for name, metric, weighted in self._entries:
+            if targets.get(name) is not None:
+                metric.update_state(targets[name], preds[name],
+                                    weights.get(name) if weighted else None)
+
+
+def _used(metric, entries):
+    return any(metric is existing for _, existing, _ in entries)
+
+
+def _preds_by_name(y_pred, names):
+    if names == [None]:
+        return {None: y_pred}
+    values = y_pred.values() if isinstance(y_pred, dict) else y_pred
+    return dict(zip(names, values))
+
+
+def _flatten_metric_config(config):
+    if config is None:
+        return []
+    if isinstance(config, dict):
+        return [m for value in config.values() for m in _flatten_metric_config(value)]
+    if isinstance(config, (list, tuple)):
+        return [m for value in config for m in _flatten_metric_config(value)]
+    return [config]
+
+
+def _metrics_by_output(config, names):
+    """``{output name: [metric identifiers]}`` for a list, a list of lists, or a dict."""
+    if isinstance(config, dict):
+        spread = _by_output(config, names, "metrics")
+        return {name: _as_list(value) for name, value in spread.items()}
+    config = _as_list(config)
+    if len(names) > 1 and config and all(isinstance(c, (list, tuple)) or c is None for c in config):
+        return {name: _as_list(value) for name, value in _by_output(config, names, "metrics").items()}
+    # A flat list applies to every output, as in tf.keras.
+    return {name: list(config) for name in names}
+
+
+def _as_list(value):
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]

@@ -1,0 +1,94 @@
+"""EpochIterator: how many steps an epoch has, where batches come from, and where they go.
+
+Separation of concerns: adapters (``torchfit.data``) know how to make batches from one kind of
+data; this iterator knows about epochs: how many steps each one runs (``steps_per_epoch`` or one
+full pass), what happens when the data runs out, and moving batches that are not yet on the
+model's device. The loops in ``loops.py`` only ever see ``(step, batch)`` pairs.
+
+With ``steps_per_epoch`` the underlying iterator is *not* restarted at each epoch (Keras
+semantics): epoch 2 continues where epoch 1 stopped. A re-iterable source (arrays, map-style
+datasets) then starts a new pass when it runs out; a one-shot source (a generator) stops training
+with a warning that says how many steps ran.
+"""
+
+import warnings
+
+import torch
+
+from torchfit import nest
+
+__all__ = ["EpochIterator"]
+
+
+class EpochIterator:
+    """Yields ``(step, batch)`` for one epoch at a time.
+
+    Args:
+        adapter: a ``torchfit.data`` adapter.
+        steps_per_epoch: steps per epoch, or ``None`` for one full pass per epoch.
+        device: the model's device; batches not already there are moved with ``non_blocking``.
+    """
+
+    def __init__(self, adapter, steps_per_epoch=None, device="cpu"):
+        if steps_per_epoch is not None and (
+            not isinstance(steps_per_epoch, int) or steps_per_epoch <= 0
+        ):
+            raise ValueError(
+                f"`steps` / `steps_per_epoch` must be a positive integer or None. "
+                f"Received: {steps_per_epoch!r}"
+            )
+        self.adapter = adapter
+        self.steps_per_epoch = steps_per_epoch
+        self.device = torch.device(device)
+        self._iterator = None
+        self.ran_out_of_data = False
+        self._total_steps = 0
+
+    @property
+    def num_steps(self):
+        """Steps in one epoch, or ``None`` when neither the user nor the data says."""
+        return self.steps_per_epoch or self.adapter.num_batches
+
+    def _to_device(self, batch):
+        if self.adapter.on_device:
+            return batch
+        non_blocking = self.device.type == "cuda"
+        return nest.map_structure(
+            lambda t: t.to(self.device, non_blocking=non_blocking)
+            if isinstance(t, torch.Tensor) else t,
+            batch,
+        )
+
+    def __iter__(self):
+        """One epoch of ``(step, batch)``."""
+        if self.steps_per_epoch is None:
+            for step, batch in enumerate(self.adapter.batches()):
+                yield step, self._to_device(batch)
+            return
+        for step in range(self.steps_per_epoch):
+            batch = self._next_batch()
+            if batch is None:
+                return
+            yield step, self._to_device(batch)
+
+    def _next_batch(self):
+        for attempt in range(2):
+            if self._iterator is None:
+                self._iterator = iter(self.adapter.batches())
+            try:
+                batch = next(self._iterator)
+            except StopIteration:
+                self._iterator = None
+                if self.adapter.reiterable and attempt == 0 and self._total_steps:
+                    continue
+                break
+            self._total_steps += 1
+            return batch
+        self.ran_out_of_data = True
+        warnings.warn(
+            f"Your input ran out of data after {self._total_steps} steps; interrupting training. "
+            "Make sure that your dataset or generator can generate at least "
+            "`steps_per_epoch * epochs` batches.",
+            stacklevel=2,
+        )
+        return None

@@ -1,0 +1,54 @@
+"""Logs that stay on the device until somebody reads them.
+
+``train_step`` returns :class:`MetricLogs`, a read-only mapping over the model's metrics: building
+it costs nothing, and a value is computed (``metric.result()``, still a device tensor) only when
+read. :func:`to_floats` turns any logs mapping into Python floats with a single device sync.
+"""
+
+from collections.abc import Mapping
+
+import torch
+
+__all__ = ["MetricLogs", "to_floats"]
+
+
+class MetricLogs(Mapping):
+    """``{metric.name: metric.result()}``, computed on read.
+
+    It reflects the metrics' state at the time of reading, so readers that keep values for later
+    must copy them (``to_floats(logs)``).
+    """
+
+    __slots__ = ("_metrics",)
+
+    def __init__(self, metrics):
+        self._metrics = {metric.name: metric for metric in metrics}
+
+    def __getitem__(self, key):
+        return self._metrics[key].result()
+
+    def __iter__(self):
+        return iter(self._metrics)
+
+    def __len__(self):
+        return len(self._metrics)
+
+    def __repr__(self):
+        return f"MetricLogs({list(self._metrics)})"
+
+
+def to_floats(logs):
+    """Returns ``{name: float}`` for a logs mapping whose values are tensors or numbers.
+
+    All device tensors are stacked and copied to the host together, so reading a whole set of
+    logs costs one synchronisation, not one per value.
+    """
+    if logs is None:
+        return {}
+    values = dict(logs)
+    tensors = {k: v for k, v in values.items() if isinstance(v, torch.Tensor) and v.numel() == 1}
+    if tensors:
+        stacked = torch.stack([t.detach().reshape(()).float() for t in tensors.values()])
+        # sync: one device-to-host copy for every value of these logs.
+        values.update(zip(tensors, stacked.cpu().tolist()))
+    return values

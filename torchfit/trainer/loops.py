@@ -1,0 +1,127 @@
+"""The only epoch and batch loops of torchfit: ``run_fit``, ``run_evaluate``, ``run_predict``.
+
+Who owns what:
+- ``Model.fit`` / ``evaluate`` / ``predict`` validate arguments and build the iterators and the
+  ``CallbackList``; they never loop.
+- ``EpochIterator`` (``epoch_iterator.py``) decides how many steps an epoch has and hands out
+  device-ready batches.
+- ``Model.train_step`` / ``test_step`` / ``predict_step`` do the work of one batch; they are the
+  override points.
+- These functions order the calls. Stopping happens only through ``model.stop_training``, checked
+  after each batch and each epoch.
+
+One ``fit``, with every callback hook in firing order::
+
+    callbacks.on_train_begin()
+    for epoch in range(initial_epoch, epochs):
+        model.reset_metrics()
+        callbacks.on_epoch_begin(epoch)
+        model.train()
+        for step, batch in train_iterator:
+            callbacks.on_train_batch_begin(step)
+            logs = model.train_step(batch)              # device tensors, no sync
+            callbacks.on_train_batch_end(step, logs)
+            if model.stop_training: break
+        epoch_logs = to_floats(logs)                    # sync: once per epoch
+        if validating this epoch:
+            callbacks.on_test_begin()
+            for step, batch in val_iterator:            # model.eval(), no_grad
+                callbacks.on_test_batch_begin(step)
+                logs = model.test_step(batch)
+                callbacks.on_test_batch_end(step, logs)
+            callbacks.on_test_end(val_logs)
+            epoch_logs.update(val_ + val_logs)
+        callbacks.on_epoch_end(epoch, epoch_logs)
+        if model.stop_training: break
+    callbacks.on_train_end(epoch_logs)
+"""
+
+import torch
+
+from torchfit import nest
+from torchfit.trainer.logs import to_floats
+
+__all__ = ["run_fit", "run_evaluate", "run_predict"]
+
+
+def _should_validate(epoch, validation_freq):
+    if isinstance(validation_freq, int):
+        return (epoch + 1) % validation_freq == 0
+    return epoch + 1 in validation_freq
+
+
+def run_fit(model, train_iterator, callbacks, epochs, initial_epoch=0, val_iterator=None,
+            validation_freq=1):
+    """Trains ``model`` for ``epochs - initial_epoch`` epochs; returns ``model.history``."""
+    model.stop_training = False
+    callbacks.on_train_begin()
+    epoch_logs = {}
+    for epoch in range(initial_epoch, epochs):
+        model.reset_metrics()
+        callbacks.on_epoch_begin(epoch)
+        model.train()
+        logs = None
+        for step, batch in train_iterator:
+            callbacks.on_train_batch_begin(step)
+            logs = model.train_step(batch)
+            callbacks.on_train_batch_end(step, logs)
+            if model.stop_training:
+                break
+        if logs is None:  # The data ran out before this epoch's first step.
+            break
+        epoch_logs = to_floats(logs)
+        if val_iterator is not None and _should_validate(epoch, validation_freq):
+            val_logs = run_evaluate(model, val_iterator, callbacks)
+            epoch_logs.update({f"val_{name}": value for name, value in val_logs.items()})
+        callbacks.on_epoch_end(epoch, epoch_logs)
+        if model.stop_training or train_iterator.ran_out_of_data:
+            break
+    callbacks.on_train_end(epoch_logs)
+    return model.history
+
+
+def run_evaluate(model, iterator, callbacks):
+    """Runs ``test_step`` over one epoch of ``iterator``; returns ``{name: float}``."""
+    model.eval()
+    model.reset_metrics()
+    callbacks.on_test_begin()
+    logs = None
+    with torch.no_grad():
+        for step, batch in iterator:
+            callbacks.on_test_batch_begin(step)
+            logs = model.test_step(batch)
+            callbacks.on_test_batch_end(step, logs)
+    logs = to_floats(logs)
+    callbacks.on_test_end(logs)
+    return logs
+
+
+def run_predict(model, iterator, callbacks):
+    """Runs ``predict_step`` over one epoch of ``iterator``; returns the outputs as NumPy."""
+    model.eval()
+    callbacks.on_predict_begin()
+    outputs = []
+    with torch.no_grad():
+        for step, batch in iterator:
+            callbacks.on_predict_batch_begin(step)
+            batch_outputs = model.predict_step(batch)
+            outputs.append(batch_outputs)
+            callbacks.on_predict_batch_end(step, {"outputs": batch_outputs})
+    callbacks.on_predict_end()
+    if not outputs:
+        raise ValueError("`predict` received no data: the input produced no batch.")
+    return _concatenate(outputs)
+
+
+def _to_numpy(tensor):
+    tensor = tensor.detach()
+    if tensor.dtype in (torch.bfloat16, torch.float16):
+        tensor = tensor.float()
+    return tensor.cpu().numpy()
+
+
+def _concatenate(batches):
+    """Joins per-batch output nests along the sample axis, then copies to the host once."""
+    leaves = [nest.flatten(batch) for batch in batches]
+    joined = [torch.cat(parts) if len(parts) > 1 else parts[0] for parts in zip(*leaves)]
+    return nest.pack_sequence_as(batches[0], [_to_numpy(t) for t in joined])
