@@ -218,7 +218,7 @@ def machine():
 
 def main():
     parser = argparse.ArgumentParser(description="torchfit vs hand-written loops (workload A).")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per run (default 3)")
     parser.add_argument("--tiles", type=int, default=10, help="copies of the 5k sample (10 = 50k)")
     parser.add_argument("--markdown", help="also write the results table to this file")
@@ -236,8 +236,12 @@ def main():
     }
     epoch_times = {name: [] for name in contenders}
     accuracy = {}
+    names = list(contenders)
     for round_index in range(args.rounds):
-        for name, run in contenders.items():
+        # Rotate the order each round so that no contender always runs after the same one.
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            run = contenders[name]
             times, result = run()
             # The first epoch of each run warms caches and allocators: keep steady state only.
             epoch_times[name].extend(times[1:] if len(times) > 1 else times)

@@ -11,7 +11,7 @@ from helpers import compiled_model, make_model
 
 def test_fit_and_evaluate_before_compile(blobs):
     x, y = blobs
-    with pytest.raises(RuntimeError, match=r"must call `compile\(\)` before `fit\(\)`"):
+    with pytest.raises(ValueError, match=r"must call `compile\(\)` before `fit\(\)`"):
         make_model().fit(x, y)
     with pytest.raises(RuntimeError, match=r"before `evaluate\(\)`"):
         make_model().evaluate(x, y)

@@ -1,4 +1,5 @@
 import io
+import time
 
 import numpy as np
 import pytest
@@ -355,6 +356,9 @@ def test_progress_output_verbose_1_2_0(blobs, capsys):
     compiled_model().evaluate(x, y, verbose=0)
     assert capsys.readouterr().out == ""
 
+    compiled_model().fit(x, y, batch_size=16, epochs=1)  # "auto" is 2 when not on a terminal
+    assert capsys.readouterr().out.splitlines()[1].startswith("4/4 - ")
+
     compiled_model().evaluate(x, y, verbose=2)
     assert capsys.readouterr().out.startswith("2/2 - ")
 
@@ -375,3 +379,24 @@ def test_fit_reads_device_values_once_per_epoch(blobs, monkeypatch):
     model.fit(x, y, batch_size=4, epochs=2, verbose=0, validation_data=(x, y))
     # 16 steps per epoch; one read for the training logs and one for validation, per epoch.
     assert len(reads) <= 4, reads
+
+
+def test_live_bar_reads_values_at_most_ten_times_a_second(blobs, monkeypatch):
+    x, y = blobs
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    model = compiled_model()
+    drawn = []
+    monkeypatch.setattr(torchfit.progress, "format_value", lambda v: drawn.append(v) or "0")
+    start = time.monotonic()
+    model.fit(x, y, batch_size=1, epochs=1, verbose=1,
+              callbacks=[torchfit.callbacks.ProgbarLogger(stream=Terminal())])
+    elapsed = time.monotonic() - start
+    # 64 steps; each drawn line reads the two values (loss, accuracy). The bar draws at the first
+    # step, then at most every 0.1 s, then once at the end with the epoch logs.
+    lines = len(drawn) // 2
+    assert lines <= 2 + elapsed / 0.1
+    assert lines < 64

@@ -22,7 +22,7 @@ from torchfit.trainer.epoch_iterator import EpochIterator
 from torchfit.trainer.logs import MetricLogs, to_floats
 from torchfit.utils.validation import check_kwargs
 
-__all__ = ["Model", "Sequential", "resolve_device"]
+__all__ = ["Model", "NotCompiledError", "Sequential", "resolve_device"]
 
 _PRECISIONS = ("32", "bf16-mixed", "16-mixed")
 
@@ -71,6 +71,13 @@ def _unpack_validation_data(validation_data):
         + (f" of length {len(validation_data)}" if isinstance(validation_data, (tuple, list)) else "")
         + "."
     )
+
+
+class NotCompiledError(RuntimeError, ValueError):
+    """Raised by ``fit``/``evaluate`` before ``compile``.
+
+    A ``RuntimeError`` as in Keras, and a ``ValueError`` like every other bad call in torchfit.
+    """
 
 
 class Model(nn.Module):
@@ -204,7 +211,7 @@ class Model(nn.Module):
 
     def _assert_compiled(self, method):
         if not self.compiled:
-            raise RuntimeError(
+            raise NotCompiledError(
                 f"You must call `compile()` before `{method}()`, e.g. "
                 "model.compile(optimizer='rmsprop', loss='sparse_categorical_crossentropy')."
             )

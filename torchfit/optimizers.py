@@ -113,7 +113,7 @@ def _unhooked_step(torch_class):
 def _check_learning_rate(value):
     """(float learning rate or None, schedule or None) for a ``learning_rate`` argument."""
     if isinstance(value, torch.Tensor) and value.ndim == 0:
-        value = float(value)  # a CPU scalar; the schedule or float path below handles the rest
+        value = float(value)  # sync: once, at construction; learning rates are Python floats
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         if value < 0:
             raise ValueError(f"`learning_rate` must be >= 0. Received: learning_rate={value!r}")
@@ -286,6 +286,7 @@ class Optimizer(torch.optim.Optimizer):
                 "parameters, e.g. optimizer.build(model.parameters())."
             )
         torch_class = _torch_class(type(self))
+        # sync: only if a user schedule returns a device tensor (built-ins return floats).
         lr = self._lr if self._schedule is None else float(self._schedule(self.iterations))
         torch_class.__init__(self, params, lr=lr, **self._torch_kwargs)
         self._bind_torch_step(torch_class)
@@ -330,6 +331,7 @@ class Optimizer(torch.optim.Optimizer):
     def learning_rate(self, value):
         self._lr, self._schedule = _check_learning_rate(value)
         if self._built:
+            # sync: only if a user schedule returns a device tensor (built-ins return floats).
             lr = self._lr if self._schedule is None else float(self._schedule(self.iterations))
             for group in self.param_groups:
                 group["lr"] = lr
@@ -365,6 +367,7 @@ class Optimizer(torch.optim.Optimizer):
         if self._has_clipping:
             self._clip_gradients()
         if self._schedule is not None:
+            # sync: only if a user schedule returns a device tensor (built-ins return floats).
             lr = float(self._schedule(self.iterations))
             for group in self.param_groups:
                 group["lr"] = lr

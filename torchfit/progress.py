@@ -12,7 +12,7 @@ __all__ = ["Progbar", "format_value", "format_time_per_unit"]
 
 def format_value(value):
     """Keras's number format: 4 decimals, or scientific notation for tiny values."""
-    value = float(value)
+    value = float(value)  # sync: a device value is read only when a line is drawn
     return f"{value:.4f}" if abs(value) > 1e-3 or value == 0 else f"{value:.4e}"
 
 
@@ -65,7 +65,8 @@ class Progbar:
         # Without a terminal, a redrawn bar would print a new line each time: draw rarely.
         self.interval = interval if self.dynamic else 10.0
         self._start = time.monotonic()
-        self._last_draw = 0.0
+        # Without a terminal the first line waits for the interval too: short epochs print one line.
+        self._last_draw = 0.0 if self.dynamic else self._start
         self._prev_width = 0
 
     def update(self, current, values=None, finalize=None):

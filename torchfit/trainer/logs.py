@@ -49,6 +49,5 @@ def to_floats(logs):
     tensors = {k: v for k, v in values.items() if isinstance(v, torch.Tensor) and v.numel() == 1}
     if tensors:
         stacked = torch.stack([t.detach().reshape(()).float() for t in tensors.values()])
-        # sync: one device-to-host copy for every value of these logs.
-        values.update(zip(tensors, stacked.cpu().tolist()))
+        values.update(zip(tensors, stacked.cpu().tolist()))  # sync: one copy for all values
     return values

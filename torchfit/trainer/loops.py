@@ -117,7 +117,7 @@ def _to_numpy(tensor):
     tensor = tensor.detach()
     if tensor.dtype in (torch.bfloat16, torch.float16):
         tensor = tensor.float()
-    return tensor.cpu().numpy()
+    return tensor.cpu().numpy()  # sync: the one copy of the joined outputs to the host
 
 
 def _concatenate(batches):
