@@ -19,11 +19,12 @@ Conventions shared by all built-in losses:
 """
 
 import copy
-import difflib
 import re
 
 import torch
 import torch.nn.functional as F
+
+from torchfit.utils.validation import unknown_identifier_error
 
 __all__ = [
     "Loss",
@@ -983,7 +984,4 @@ def get(identifier):
 
 
 def _unknown_name_message(name):
-    close = difflib.get_close_matches(name, _REGISTRY, n=1)
-    suggestion = f" Did you mean {close[0]!r}?" if close else ""
-    valid = ", ".join(repr(key) for key in _REGISTRY)
-    return f"Unknown loss: {name!r}.{suggestion} Valid names: {valid}."
+    return str(unknown_identifier_error("loss", name, _REGISTRY))

@@ -37,7 +37,6 @@ Example:
     (1, True)
 """
 
-import difflib
 import inspect
 import numbers
 import warnings
@@ -45,6 +44,7 @@ import warnings
 import torch
 
 from torchfit import schedules
+from torchfit.utils.validation import check_kwargs, unknown_identifier_error
 
 __all__ = [
     "Optimizer",
@@ -62,11 +62,6 @@ __all__ = [
 ]
 
 _STATE_DICT_ITERATIONS = "iterations"
-
-
-def _did_you_mean(name, candidates):
-    close = difflib.get_close_matches(name, candidates, n=1)
-    return f" Did you mean '{close[0]}'?" if close else ""
 
 
 def _quoted(names):
@@ -241,14 +236,9 @@ class Optimizer(torch.optim.Optimizer):
                 "torchfit.optimizers.schedules.InverseTimeDecay(learning_rate, decay_steps=1, "
                 "decay_rate=decay)."
             )
-        if kwargs:
-            signature = inspect.signature(type(self).__init__)
-            valid = [p for p in signature.parameters if p not in ("self", "kwargs")]
-            unknown = next(iter(kwargs))
-            raise TypeError(
-                f"{type(self).__name__}() got an unexpected keyword argument '{unknown}'."
-                f"{_did_you_mean(unknown, valid)} Valid arguments: {_quoted(valid)}."
-            )
+        signature = inspect.signature(type(self).__init__)
+        check_kwargs(type(self).__name__, kwargs,
+                     [p for p in signature.parameters if p not in ("self", "kwargs")])
         return learning_rate
 
     # ------------------------------------------------------------------ building
@@ -819,11 +809,7 @@ def get(identifier, **kwargs):
     if isinstance(identifier, str):
         cls = _OPTIMIZERS.get(identifier.lower())
         if cls is None:
-            raise ValueError(
-                f"Unknown optimizer: '{identifier}'."
-                f"{_did_you_mean(identifier.lower(), _OPTIMIZERS)} "
-                f"Valid names: {_quoted(_OPTIMIZERS)}."
-            )
+            raise unknown_identifier_error("optimizer", identifier, _OPTIMIZERS)
         return cls(**kwargs)
     if isinstance(identifier, type) and issubclass(identifier, Optimizer):
         return identifier(**kwargs)

@@ -6,7 +6,6 @@ a registered string, a `Metric` instance or class, a torchmetrics metric, a `tor
 module or a plain function `fn(y_true, y_pred)` returning per-sample values.
 """
 
-import difflib
 
 import torch
 
@@ -59,6 +58,7 @@ from torchfit.metrics.regression import (
     mean_squared_logarithmic_error,
 )
 from torchfit.metrics.torchmetrics_wrapper import TorchMetricsWrapper, is_torchmetrics_metric
+from torchfit.utils.validation import did_you_mean
 
 # Aliases as in Keras; function names map to the class computing their running mean.
 mse = MSE = mean_squared_error
@@ -130,6 +130,8 @@ ALL_METRICS = {
 
 # Their meaning depends on the loss and the output shapes: see `resolve_accuracy`.
 SHAPE_DEPENDENT_NAMES = ("accuracy", "acc", "crossentropy", "ce")
+# The snake_case names and aliases (class names are accepted too, but listing them doubles the list).
+_METRIC_NAMES = [n for n, c in ALL_METRICS.items() if n != c.__name__] + list(SHAPE_DEPENDENT_NAMES)
 
 
 def get(identifier):
@@ -186,14 +188,10 @@ def _from_string(name):
         )
     cls = ALL_METRICS.get(name)
     if cls is None:
-        close = difflib.get_close_matches(name, [*ALL_METRICS, *SHAPE_DEPENDENT_NAMES], n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        valid = sorted(
-            [n for n, c in ALL_METRICS.items() if n != c.__name__] + list(SHAPE_DEPENDENT_NAMES)
-        )
         raise ValueError(
-            f"Unknown metric: {name!r}.{hint} Valid names: {', '.join(map(repr, valid))}, "
-            "or a metric class name such as 'SparseCategoricalAccuracy' or 'AUC'."
+            f"Unknown metric: {name!r}.{did_you_mean(name, [*ALL_METRICS, *SHAPE_DEPENDENT_NAMES])}"
+            f" Valid names: {', '.join(map(repr, sorted(_METRIC_NAMES)))}, or a metric class "
+            "name such as 'SparseCategoricalAccuracy' or 'AUC'."
         )
     return cls() if name == cls.__name__ else cls(name=name)
 

@@ -22,7 +22,7 @@ def check_kwargs(fn_name, kwargs, valid):
     for name in kwargs:
         raise TypeError(
             f"{fn_name}() got an unexpected keyword argument '{name}'."
-            f"{did_you_mean(name, valid)} Valid arguments: {', '.join(valid)}."
+            f"{did_you_mean(name, valid)} Valid arguments: {', '.join(map(repr, valid))}."
         )
 
 
@@ -30,5 +30,5 @@ def unknown_identifier_error(kind, identifier, valid):
     """The ``ValueError`` for an unknown string identifier (loss, metric, optimizer...)."""
     return ValueError(
         f"Unknown {kind}: '{identifier}'.{did_you_mean(identifier, valid)} "
-        f"Valid names: {', '.join(sorted(valid))}."
+        f"Valid names: {', '.join(repr(v) for v in sorted(valid))}."
     )
