@@ -472,7 +472,7 @@ def test_get_every_identifier_kind():
 def test_get_errors():
     message = (
         r"Unknown optimizer: 'rmsprob'\. Did you mean 'rmsprop'\? "
-        r"Valid names: 'sgd', 'rmsprop', 'adam', 'adamw'"
+        r"Valid names: 'adadelta', 'adagrad', 'adam', 'adamax', 'adamw'"
     )
     with pytest.raises(ValueError, match=message):
         optimizers.get("rmsprob")
