@@ -400,3 +400,48 @@ def test_live_bar_reads_values_at_most_ten_times_a_second(blobs, monkeypatch):
     lines = len(drawn) // 2
     assert lines <= 2 + elapsed / 0.1
     assert lines < 64
+
+
+def test_loss_none_needs_an_added_loss(blobs):
+    x, y = blobs
+    model = make_model()
+    model.compile(optimizer="sgd", loss=None)
+    with pytest.raises(ValueError, match="No loss to compute"):
+        model.fit(x, y, epochs=1, verbose=0)
+
+    class Penalty(torchfit.Layer):
+        def forward(self, inputs):
+            self.add_loss(inputs.pow(2).mean())
+            return inputs
+
+    torch.manual_seed(0)
+    model = torchfit.Model(nn.Sequential(nn.Linear(4, 3), Penalty()), device="cpu")
+    model.compile(optimizer=torchfit.optimizers.SGD(0.5), loss=None)
+    history = model.fit(x, epochs=3, verbose=0)  # no targets needed
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".h5"])
+def test_save_and_load_restore_weights_optimizer_and_history(tmp_path, blobs, suffix):
+    x, y = blobs
+
+    def build():
+        return compiled_model(optimizer=torchfit.optimizers.RMSprop(learning_rate=1e-2))
+
+    uninterrupted = build()
+    uninterrupted.fit(x, y, epochs=2, shuffle=False, verbose=0)
+
+    first = build()
+    first.fit(x, y, epochs=1, shuffle=False, verbose=0)
+    path = tmp_path / f"checkpoint{suffix}"
+    first.save(path)
+    resumed = build()
+    resumed.load(path)
+    assert resumed.history.history["loss"] == first.history.history["loss"]
+    resumed.fit(x, y, epochs=1, shuffle=False, verbose=0)  # RMSprop state carried over
+    for ours, theirs in zip(resumed.module.parameters(), uninterrupted.module.parameters()):
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-6)
+    # load_weights reads the weights part of a checkpoint as well.
+    bare = make_model(seed=3)
+    bare.load_weights(path)
+    assert torch.equal(bare.module[0].weight, first.module[0].weight)

@@ -482,6 +482,33 @@ class Model(nn.Module):
         state = saving.load_state_dict(filepath, map_location=self.device)
         self._weights_module().load_state_dict(state, strict=strict)
 
+    def save(self, filepath):
+        """Writes weights, optimizer state and the training record (``History``) atomically.
+
+        The file restores into a model built from the same code with ``load``; it holds tensors
+        and plain values only, so loading never unpickles objects.
+        """
+        history = self.history
+        training = None if history is None else {
+            "history": {key: list(values) for key, values in history.history.items()},
+            "epoch": list(history.epoch),
+        }
+        saving.save_checkpoint(
+            filepath, self._weights_module().state_dict(),
+            self.optimizer.state_dict() if self.optimizer is not None else None, training,
+        )
+
+    def load(self, filepath):
+        """Restores what ``save`` wrote. Compile first to restore the optimizer state too."""
+        checkpoint = saving.load_checkpoint(filepath, map_location=self.device)
+        self._weights_module().load_state_dict(checkpoint["model"])
+        if checkpoint["optimizer"] is not None and self.optimizer is not None:
+            self.optimizer.load_state_dict(checkpoint["optimizer"])
+        if checkpoint["training"] is not None:
+            self.history = callbacks_module.History()
+            self.history.history = checkpoint["training"]["history"]
+            self.history.epoch = checkpoint["training"]["epoch"]
+
 
 class Sequential(Model):
     """``torchfit.Sequential(nn.Linear(784, 64), nn.ReLU(), ...)``: a Model over ``nn.Sequential``.

@@ -134,6 +134,7 @@ class CompiledLoss:
         self._output_names = output_names
         self.tracker = LossTracker("loss")
         self._per_output = None  # [(name, loss_fn, weight, tracker)] once built
+        self._is_single = False  # one unnamed output; then `_single` is its loss (None: no loss)
         self._single = None
 
     @property
@@ -143,7 +144,7 @@ class CompiledLoss:
     @property
     def metrics(self):
         """The trackers: ``loss`` first, then one per output when there are several."""
-        if not self.built or self._single is not None:
+        if not self.built or self._is_single:
             return [self.tracker]
         return [self.tracker] + [tracker for _, _, _, tracker in self._per_output]
 
@@ -161,6 +162,7 @@ class CompiledLoss:
             weight = self._loss_weights
             if isinstance(weight, (list, tuple)) and len(weight) == 1:
                 weight = weight[0]
+            self._is_single = True
             self._single = losses_module.get(self._config)
             self._single_weight = 1.0 if weight is None else float(weight)
             self._per_output = []
@@ -183,22 +185,32 @@ class CompiledLoss:
         """Returns the total scalar loss and updates the trackers (no host sync)."""
         if not self.built:
             self.build(y_pred)
-        if self._single is not None:
-            if y_true is None:
-                raise ValueError(
-                    "The model was compiled with a loss, but `fit`/`evaluate` received no targets "
-                    "`y`. Pass `y`, or compile with loss=None and add losses with `add_loss`."
-                )
-            loss = self._single(y_true, y_pred, sample_weight)
-            if self._single_weight != 1.0:
-                loss = loss * self._single_weight
+        if self._is_single:
             batch_size = nest.flatten(y_pred)[0].shape[0]
+            loss = self._single_output_loss(y_true, y_pred, sample_weight)
         else:
             loss, batch_size = self._multi_output_loss(y_true, y_pred, sample_weight)
         if regularization_losses:
-            loss = loss + sum(regularization_losses)
+            extra = sum(regularization_losses)
+            loss = extra if loss is None else loss + extra
+        if loss is None:
+            raise ValueError(
+                "No loss to compute: compile() got loss=None and the model added no loss with "
+                "`add_loss`. Pass a loss to compile(), e.g. loss='sparse_categorical_crossentropy'."
+            )
         self.tracker.update_state(loss, batch_size)
         return loss
+
+    def _single_output_loss(self, y_true, y_pred, sample_weight):
+        if self._single is None:
+            return None
+        if y_true is None:
+            raise ValueError(
+                "The model was compiled with a loss, but `fit`/`evaluate` received no targets "
+                "`y`. Pass `y`, or compile with loss=None and add losses with `add_loss`."
+            )
+        loss = self._single(y_true, y_pred, sample_weight)
+        return loss * self._single_weight if self._single_weight != 1.0 else loss
 
     def _multi_output_loss(self, y_true, y_pred, sample_weight):
         names = self.output_names
@@ -223,7 +235,7 @@ class CompiledLoss:
 
     def loss_functions(self):
         """``{output name: loss}`` once built (the single output is named ``None``)."""
-        if self._single is not None:
+        if self._is_single:
             return {None: self._single}
         return {name: fn for name, fn, _, _ in self._per_output}
 
