@@ -117,6 +117,7 @@ class Model(nn.Module):
         self.compiled_metrics = None
         self._forward_checked = False
         self._loss_layers = None
+        self._metric_logs = None
         if module is not None:
             module.to(self.device)
 
@@ -201,6 +202,7 @@ class Model(nn.Module):
             )
         self.to(self.device)
         self._loss_layers = None
+        self._metric_logs = None  # rebuilt once the metrics are built on the first batch
         self.compiled_loss = CompiledLoss(loss, loss_weights, self.output_names)
         self.compiled_metrics = CompiledMetrics(
             metrics, weighted_metrics, self.output_names, owner=self
@@ -249,10 +251,9 @@ class Model(nn.Module):
 
     def get_metrics_result(self):
         """``{name: value}`` for every metric; values are computed when read."""
-        logs = getattr(self, "_metric_logs", None)
-        if logs is None or len(logs) != len(self.metrics):
-            logs = self._metric_logs = MetricLogs(self.metrics)
-        return logs
+        if self._metric_logs is None:
+            self._metric_logs = MetricLogs(self.metrics)
+        return self._metric_logs
 
     def reset_metrics(self):
         for metric in self.metrics:
