@@ -31,9 +31,9 @@ def test_to_tensor_dtypes_and_memory_sharing():
 
 
 def test_length_mismatch_names_both_lengths():
-    with pytest.raises(ValueError, match=r"x sizes: 10, y sizes: 9"):
+    with pytest.raises(ValueError, match=r"x: 10, y: 9\)"):
         data.ArrayAdapter(np.zeros((10, 2)), np.zeros(9))
-    with pytest.raises(ValueError, match=r"sample_weight sizes: 4"):
+    with pytest.raises(ValueError, match=r"sample_weight: 4\)"):
         data.ArrayAdapter(np.zeros((10, 2)), np.zeros(10), np.ones(4))
 
 

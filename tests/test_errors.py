@@ -46,9 +46,9 @@ def test_unknown_identifiers_fail_at_compile_time():
 
 def test_length_mismatch_names_both_lengths(blobs):
     x, y = blobs
-    with pytest.raises(ValueError, match=r"x sizes: 64, y sizes: 63"):
+    with pytest.raises(ValueError, match=r"\(x: 64, y: 63\)"):
         compiled_model().fit(x, y[:-1])
-    with pytest.raises(ValueError, match=r"sample_weight sizes: 10"):
+    with pytest.raises(ValueError, match=r"sample_weight: 10\)"):
         compiled_model().fit(x, y, sample_weight=np.ones(10))
 
 

@@ -9,6 +9,7 @@ one batch happens in ``train_step`` / ``test_step`` / ``predict_step``, which ca
 import inspect
 import numbers
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -63,13 +64,18 @@ def _resolve_verbose(verbose):
 
 
 def _unpack_validation_data(validation_data):
+    """``(x, y, sample_weight)`` from ``(x_val, y_val[, sw])`` or from a Dataset/DataLoader/..."""
     if isinstance(validation_data, (tuple, list)) and len(validation_data) in (2, 3):
         return tuple(validation_data) + (None,) * (3 - len(validation_data))
+    if not isinstance(validation_data, (tuple, list, np.ndarray, torch.Tensor)) and \
+            data_module.is_data(validation_data):
+        return validation_data, None, None
+    length = (f" of length {len(validation_data)}"
+              if isinstance(validation_data, (tuple, list)) else "")
     raise ValueError(
-        "`validation_data` must be a tuple `(x_val, y_val)` or `(x_val, y_val, val_sample_weight)`. "
-        f"Received: {type(validation_data).__name__}"
-        + (f" of length {len(validation_data)}" if isinstance(validation_data, (tuple, list)) else "")
-        + "."
+        "`validation_data` must be a tuple `(x_val, y_val)` or `(x_val, y_val, val_sample_weight)`"
+        ", or a Dataset, DataLoader or generator of such batches. "
+        f"Received: {type(validation_data).__name__}{length}."
     )
 
 
@@ -349,7 +355,6 @@ class Model(nn.Module):
         """
         check_kwargs("fit", kwargs, list(inspect.signature(Model.fit).parameters)[1:-1])
         self._assert_compiled("fit")
-        batch_size = 32 if batch_size is None else batch_size
         _check_positive_int("batch_size", batch_size)
         _check_positive_int("epochs", epochs, allow_none=False, minimum=0)
         _check_positive_int("initial_epoch", initial_epoch, allow_none=False, minimum=0)
@@ -374,18 +379,8 @@ class Model(nn.Module):
         if validation_data is not None:
             val_x, val_y, val_sw = _unpack_validation_data(validation_data)
         elif validation_split:
-            if not data_module.is_array_like(x):
-                raise ValueError(
-                    "`validation_split` is only supported for arrays and tensors. "
-                    f"Received x of type {type(x).__name__}; pass `validation_data` instead."
-                )
-            arrays = tuple(
-                None if part is None else nest.map_structure(
-                    lambda v, name=name: data_module.utils.to_tensor(v, name, name == "y"), part)
-                for name, part in zip(("x", "y", "sample_weight"), (x, y, sample_weight))
-            )
-            (x, y, sample_weight), (val_x, val_y, val_sw) = data_module.train_validation_split(
-                arrays, validation_split)
+            (x, y, sample_weight), (val_x, val_y, val_sw) = data_module.split_for_validation(
+                x, y, sample_weight, validation_split)
         else:
             val_x = None
         train = EpochIterator(
@@ -409,7 +404,6 @@ class Model(nn.Module):
         """Returns the loss, ``[loss, *metrics]`` in ``metrics_names`` order, or a dict."""
         check_kwargs("evaluate", kwargs, list(inspect.signature(Model.evaluate).parameters)[1:-1])
         self._assert_compiled("evaluate")
-        batch_size = 32 if batch_size is None else batch_size
         _check_positive_int("batch_size", batch_size)
         verbose = _resolve_verbose(verbose)
         iterator = EpochIterator(self._adapter(x, y, sample_weight, batch_size), steps,
@@ -428,7 +422,6 @@ class Model(nn.Module):
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, **kwargs):
         """Returns the outputs for ``x`` as NumPy arrays, in the structure of the outputs."""
         check_kwargs("predict", kwargs, list(inspect.signature(Model.predict).parameters)[1:-1])
-        batch_size = 32 if batch_size is None else batch_size
         _check_positive_int("batch_size", batch_size)
         verbose = _resolve_verbose(verbose)
         self.to(self.device)
@@ -439,6 +432,11 @@ class Model(nn.Module):
 
     # ------------------------------------------------------------------ single batches
     def _single_batch(self, x, y, sample_weight, class_weight=None):
+        if not data_module.is_array_like(x):
+            raise TypeError(
+                "`*_on_batch` methods take one batch of arrays or tensors. "
+                f"Received x of type {type(x).__name__}."
+            )
         adapter = self._adapter(x, y, sample_weight, batch_size=1, class_weight=class_weight)
         self._check_forward_inputs(x)
         return adapter.data

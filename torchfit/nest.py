@@ -11,7 +11,7 @@ Example:
     [10, {'x': 20}]
 """
 
-__all__ = ["is_nested", "flatten", "map_structure", "pack_sequence_as"]
+__all__ = ["is_nested", "flatten", "flatten_with_paths", "map_structure", "pack_sequence_as"]
 
 
 def is_nested(structure):
@@ -28,6 +28,22 @@ def flatten(structure):
     for value in values:
         leaves.extend(flatten(value))
     return leaves
+
+
+def flatten_with_paths(structure, prefix=""):
+    """Returns ``[(path, leaf)]`` where a path reads like Python: ``x['ts_input'][0]``.
+
+    Example:
+        >>> flatten_with_paths({"a": [1, 2]}, "x")
+        [("x['a'][0]", 1), ("x['a'][1]", 2)]
+    """
+    if isinstance(structure, dict):
+        items = ((f"{prefix}[{key!r}]", value) for key, value in structure.items())
+    elif isinstance(structure, (tuple, list)):
+        items = ((f"{prefix}[{i}]", value) for i, value in enumerate(structure))
+    else:
+        return [(prefix, structure)]
+    return [pair for path, value in items for pair in flatten_with_paths(value, path)]
 
 
 def map_structure(fn, structure):

@@ -5,17 +5,28 @@ Every adapter offers the same small surface, which is all the epoch iterator rel
 - ``num_batches``: batches in one pass over the data, or ``None`` when unknown;
 - ``on_device``: whether the batches it yields already live on the model's device;
 - ``reiterable``: whether a new pass can start after the previous one ran out;
-- ``batches()``: a fresh iterator over one pass.
+- ``infinite``: whether the data is known never to run out (``steps_per_epoch`` is then required);
+- ``batches()``: an iterator over one pass;
+- ``finalize(batch)``: the last touch on a batch once it is on the device (class weights).
 """
 
+import itertools
 import math
 
+import numpy as np
 import torch
+from torch.utils.data import DataLoader
 
 from torchfit import nest
 from torchfit.data import utils
 
-__all__ = ["ArrayAdapter"]
+__all__ = [
+    "ArrayAdapter",
+    "DataLoaderAdapter",
+    "DatasetAdapter",
+    "GeneratorAdapter",
+    "IterableDatasetAdapter",
+]
 
 
 class ArrayAdapter:
@@ -27,16 +38,18 @@ class ArrayAdapter:
 
     Args:
         x, y, sample_weight: nests of array-likes with a common first dimension.
-        batch_size: samples per batch (the last batch may be smaller).
+        batch_size: samples per batch (the last batch may be smaller); default 32.
         shuffle: reshuffle the samples at the start of every pass.
-        class_weight: optional ``{class_index: weight}``, multiplied into the sample weights.
+        class_weight: optional class-weight table (``utils.class_weight_table``), multiplied
+            into the sample weights once, here.
         device: where the tensors live.
     """
 
     on_device = True
     reiterable = True
+    infinite = False
 
-    def __init__(self, x, y=None, sample_weight=None, batch_size=32, shuffle=False,
+    def __init__(self, x, y=None, sample_weight=None, batch_size=None, shuffle=False,
                  class_weight=None, device="cpu"):
         device = torch.device(device)
         x = nest.map_structure(lambda v: utils.to_tensor(v, "x"), x)
@@ -52,15 +65,15 @@ class ArrayAdapter:
         if class_weight is not None:
             if y is None:
                 raise ValueError("`class_weight` needs targets `y` to look the classes up in.")
-            weights = utils.class_weight_to_sample_weight(utils.check_class_weight(class_weight), y)
+            weights = utils.class_weight_to_sample_weight(class_weight, y)
             sample_weight = weights if sample_weight is None else sample_weight * weights
         data = utils.pack_x_y_sample_weight(x, y, sample_weight)
         self._data = nest.map_structure(lambda t: t.to(device), data)
         self._leaves_only = not any(nest.is_nested(part) for part in self._data)
         self._device = device
-        self.batch_size = batch_size
+        self.batch_size = batch_size or 32
         self.shuffle = shuffle
-        self.num_batches = math.ceil(self.num_samples / batch_size)
+        self.num_batches = math.ceil(self.num_samples / self.batch_size)
 
     @property
     def data(self):
@@ -82,3 +95,168 @@ class ArrayAdapter:
         else:
             for start in range(0, self.num_samples, size):
                 yield self._take(lambda t: t[start:start + size])
+
+    def finalize(self, batch):
+        return batch
+
+
+def standardize_batch(batch, source):
+    """Checks one streamed batch and returns it as a tuple of tensors ``(x[, y[, sw]])``.
+
+    A list at the top level counts as a tuple (``default_collate`` turns tuples into lists); a
+    tensor, an array or a dict is ``x`` alone. NumPy leaves become tensors, float64 becomes
+    float32.
+    """
+    if isinstance(batch, list):
+        batch = tuple(batch)
+    if isinstance(batch, (torch.Tensor, np.ndarray, dict)):
+        batch = (batch,)
+    elif not isinstance(batch, tuple):
+        raise TypeError(
+            f"{source} yielded a {type(batch).__name__}. Each batch must be `x`, `(x,)`, "
+            "`(x, y)` or `(x, y, sample_weight)`, each part an array, a tensor or a "
+            "list/tuple/dict of them."
+        )
+    if not 1 <= len(batch) <= 3:
+        raise ValueError(
+            f"{source} yielded a tuple of {len(batch)} elements. Each batch must be `x`, "
+            "`(x,)`, `(x, y)` or `(x, y, sample_weight)`; put several inputs or targets in a "
+            "nested list or dict, e.g. `((image, series), y)`."
+        )
+    names = ("x", "y", "sample_weight")
+    return tuple(
+        None if part is None else nest.map_structure(
+            lambda leaf, name=name: utils.to_tensor(leaf, name, is_target=name == "y"), part)
+        for name, part in zip(names, batch)
+    )
+
+
+class _StreamAdapter:
+    """Shared behaviour of the adapters whose batches are made on the host, one at a time."""
+
+    on_device = False
+    reiterable = True
+    infinite = False
+    source = "The data"
+
+    def __init__(self, class_weight=None):
+        self._class_weight = class_weight
+
+    def batches(self):
+        for batch in self._raw_batches():
+            yield standardize_batch(batch, self.source)
+
+    def finalize(self, batch):
+        """Applies ``class_weight`` on the device: one table lookup, no host sync."""
+        if self._class_weight is None:
+            return batch
+        if len(batch) < 2 or batch[1] is None:
+            raise ValueError(
+                f"`class_weight` needs targets, but {self.source.lower()} yielded batches "
+                "without `y`."
+            )
+        y = batch[1]
+        weights = utils.class_weight_to_sample_weight(self._class_weight, y)
+        sample_weight = batch[2] if len(batch) == 3 else None
+        return (batch[0], y, weights if sample_weight is None else sample_weight * weights)
+
+
+def _length(obj):
+    try:
+        return len(obj)
+    except TypeError:
+        return None
+
+
+class DatasetAdapter(_StreamAdapter):
+    """A map-style ``torch.utils.data.Dataset``: items batched by ``batch_size`` (default 32).
+
+    Items are ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``, each part nested as you
+    like; they are collated by torch's ``default_collate``. On CUDA the batches are pinned, so
+    that the copy to the device does not block.
+    """
+
+    source = "The Dataset"
+
+    def __init__(self, dataset, batch_size=None, shuffle=False, class_weight=None, device="cpu"):
+        super().__init__(class_weight)
+        size = _length(dataset)
+        if size is None:
+            raise TypeError(
+                f"The map-style Dataset {type(dataset).__name__} has no `__len__`. Define "
+                "`__len__`, or make it a torch.utils.data.IterableDataset."
+            )
+        if size == 0:
+            raise ValueError(f"The Dataset {type(dataset).__name__} is empty (len 0).")
+        self.batch_size = batch_size or 32
+        self.num_batches = math.ceil(size / self.batch_size)
+        self.loader = DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle,
+                                 pin_memory=torch.device(device).type == "cuda")
+
+    def _raw_batches(self):
+        return iter(self.loader)
+
+
+class IterableDatasetAdapter(_StreamAdapter):
+    """A ``torch.utils.data.IterableDataset``: items batched by ``batch_size`` (default 32).
+
+    It is iterated afresh each epoch; ``shuffle`` does not apply (an iterable has no indices).
+    """
+
+    source = "The IterableDataset"
+
+    def __init__(self, dataset, batch_size=None, class_weight=None, device="cpu"):
+        super().__init__(class_weight)
+        self.batch_size = batch_size or 32
+        size = _length(dataset)
+        self.num_batches = None if size is None else math.ceil(size / self.batch_size)
+        self.loader = DataLoader(dataset, batch_size=self.batch_size,
+                                 pin_memory=torch.device(device).type == "cuda")
+
+    def _raw_batches(self):
+        return iter(self.loader)
+
+
+class DataLoaderAdapter(_StreamAdapter):
+    """A ``torch.utils.data.DataLoader``, used as is: its batching, shuffling and workers."""
+
+    source = "The DataLoader"
+
+    def __init__(self, loader, class_weight=None):
+        super().__init__(class_weight)
+        self.loader = loader
+        self.num_batches = _length(loader)
+        if self.num_batches == 0:
+            raise ValueError("The DataLoader is empty: it yields no batch.")
+
+    def _raw_batches(self):
+        return iter(self.loader)
+
+
+def _known_infinite(iterator):
+    if isinstance(iterator, (itertools.count, itertools.cycle)):
+        return True
+    if isinstance(iterator, itertools.repeat):
+        try:
+            iterator.__length_hint__()  # repeat(obj, times) knows its length
+        except TypeError:  # repeat(obj) repeats forever
+            return True
+    return False
+
+
+class GeneratorAdapter(_StreamAdapter):
+    """A Python generator or iterator of ready batches. It is consumed once: a finite one gives
+    one pass over its data; with ``steps_per_epoch``, epochs continue where the last one stopped.
+    """
+
+    source = "The generator"
+    reiterable = False
+
+    def __init__(self, iterator, class_weight=None):
+        super().__init__(class_weight)
+        self._iterator = iter(iterator)
+        self.infinite = _known_infinite(iterator)
+        self.num_batches = None
+
+    def _raw_batches(self):
+        return self._iterator

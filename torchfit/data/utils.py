@@ -15,6 +15,7 @@ __all__ = [
     "num_samples",
     "train_validation_split",
     "check_class_weight",
+    "class_weight_table",
     "class_weight_to_sample_weight",
 ]
 
@@ -88,19 +89,17 @@ def to_tensor(value, argument, is_target=False):
 def num_samples(data, names=("x", "y", "sample_weight")):
     """Returns the common first dimension of every leaf of ``(x, y, sample_weight)``.
 
-    Raises a ``ValueError`` naming every size when they disagree.
+    Raises a ``ValueError`` naming each array by its path (``x['ts_input']``) and its size when
+    the sizes disagree.
     """
-    sizes = {}
-    for name, part in zip(names, data):
-        if part is not None:
-            sizes[name] = sorted({leaf.shape[0] for leaf in nest.flatten(part)})
-    distinct = {size for part_sizes in sizes.values() for size in part_sizes}
+    sizes = [(path, leaf.shape[0]) for name, part in zip(names, data) if part is not None
+             for path, leaf in nest.flatten_with_paths(part, name)]
+    distinct = {size for _, size in sizes}
     if len(distinct) > 1:
-        described = ", ".join(
-            f"{name} sizes: {', '.join(map(str, part_sizes))}" for name, part_sizes in sizes.items()
-        )
+        described = ", ".join(f"{path}: {size}" for path, size in sizes[:12])
         raise ValueError(
-            f"Data cardinality is ambiguous: {described}. "
+            f"Data cardinality is ambiguous: the arrays hold different numbers of samples "
+            f"({described}{', ...' if len(sizes) > 12 else ''}). "
             "Make sure all arrays contain the same number of samples."
         )
     return distinct.pop() if distinct else 0
@@ -151,10 +150,21 @@ def check_class_weight(class_weight):
     return checked
 
 
+def class_weight_table(class_weight, device="cpu"):
+    """``class_weight`` as a float32 lookup tensor indexed by class (built once, on ``device``)."""
+    class_weight = check_class_weight(class_weight)
+    size = max(class_weight) + 1 if class_weight else 1
+    table = torch.ones(size, dtype=torch.float32)
+    for cls, weight in class_weight.items():
+        table[cls] = weight
+    return table.to(device)
+
+
 def class_weight_to_sample_weight(class_weight, y):
     """Per-sample weights ``class_weight[class of y]`` on ``y``'s device (1.0 for unlisted classes).
 
-    ``y`` holds class indices, shape ``(N,)`` or ``(N, 1)``, or one-hot rows ``(N, C)``.
+    ``class_weight`` is a dict or a table from :func:`class_weight_table`; ``y`` holds class
+    indices, shape ``(N,)`` or ``(N, 1)``, or one-hot rows ``(N, C)``. No host sync.
     """
     if isinstance(y, (list, tuple, dict)):
         raise ValueError(
@@ -171,10 +181,9 @@ def class_weight_to_sample_weight(class_weight, y):
     else:
         labels = y
     labels = labels.long()
-    size = max(max(class_weight) + 1, len(class_weight))
-    table = torch.ones(size, dtype=torch.float32, device=y.device)
-    for cls, weight in class_weight.items():
-        table[cls] = weight
+    table = (class_weight.to(y.device) if isinstance(class_weight, torch.Tensor)
+             else class_weight_table(class_weight, y.device))
+    size = table.shape[0]
     # Labels beyond the table get weight 1.0, like Keras 3's unlisted classes.
-    in_table = labels < size
-    return torch.where(in_table, table[labels.clamp(0, size - 1)], torch.ones_like(labels, dtype=torch.float32))
+    weights = table[labels.clamp(0, size - 1)]
+    return torch.where(labels < size, weights, torch.ones_like(weights))

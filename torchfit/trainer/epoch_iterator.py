@@ -37,6 +37,12 @@ class EpochIterator:
                 f"`steps` / `steps_per_epoch` must be a positive integer or None. "
                 f"Received: {steps_per_epoch!r}"
             )
+        if adapter.infinite and steps_per_epoch is None:
+            raise ValueError(
+                "The data never runs out (an infinite generator), so an epoch would never end. "
+                "Pass `steps_per_epoch` (or `steps` / `validation_steps`) to say how many "
+                "batches make an epoch."
+            )
         self.adapter = adapter
         self.steps_per_epoch = steps_per_epoch
         self.device = torch.device(device)
@@ -49,27 +55,33 @@ class EpochIterator:
         """Steps in one epoch, or ``None`` when neither the user nor the data says."""
         return self.steps_per_epoch or self.adapter.num_batches
 
-    def _to_device(self, batch):
+    def _prepare(self, batch):
+        """Moves a host batch to the device (non-blocking from pinned memory on CUDA)."""
         if self.adapter.on_device:
             return batch
         non_blocking = self.device.type == "cuda"
-        return nest.map_structure(
+        batch = nest.map_structure(
             lambda t: t.to(self.device, non_blocking=non_blocking)
             if isinstance(t, torch.Tensor) else t,
             batch,
         )
+        return self.adapter.finalize(batch)
 
     def __iter__(self):
         """One epoch of ``(step, batch)``."""
         if self.steps_per_epoch is None:
+            step = -1
             for step, batch in enumerate(self.adapter.batches()):
-                yield step, self._to_device(batch)
+                self._total_steps += 1
+                yield step, self._prepare(batch)
+            if step == -1:
+                self._out_of_data()
             return
         for step in range(self.steps_per_epoch):
             batch = self._next_batch()
             if batch is None:
                 return
-            yield step, self._to_device(batch)
+            yield step, self._prepare(batch)
 
     def _next_batch(self):
         for attempt in range(2):
@@ -84,11 +96,19 @@ class EpochIterator:
                 break
             self._total_steps += 1
             return batch
+        self._out_of_data()
+        return None
+
+    def _out_of_data(self):
+        if not self._total_steps:
+            raise ValueError(
+                "The input produced no batch: the dataset, DataLoader or generator is empty "
+                "(or was already consumed)."
+            )
         self.ran_out_of_data = True
         warnings.warn(
             f"Your input ran out of data after {self._total_steps} steps; interrupting training. "
             "Make sure that your dataset or generator can generate at least "
             "`steps_per_epoch * epochs` batches.",
-            stacklevel=2,
+            stacklevel=3,
         )
-        return None

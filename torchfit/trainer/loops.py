@@ -124,4 +124,6 @@ def _concatenate(batches):
     """Joins per-batch output nests along the sample axis, then copies to the host once."""
     leaves = [nest.flatten(batch) for batch in batches]
     joined = [torch.cat(parts) if len(parts) > 1 else parts[0] for parts in zip(*leaves)]
-    return nest.pack_sequence_as(batches[0], [_to_numpy(t) for t in joined])
+    outputs = nest.pack_sequence_as(batches[0], [_to_numpy(t) for t in joined])
+    # Like Keras, several outputs come back as a list (a dict stays a dict).
+    return list(outputs) if isinstance(outputs, tuple) else outputs
