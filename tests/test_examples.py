@@ -67,3 +67,12 @@ def test_demo_script_entry_point_runs():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "Epoch 1/1" in proc.stdout and "test loss, test acc:" in proc.stdout
+
+
+def test_datasets_example_trains_from_dataloaders():
+    import datasets
+
+    history, result, with_validation, weighted = datasets.main(epochs=2, verbose=0)
+    assert history.params["steps"] == 63 and result["sparse_categorical_accuracy"] > 0.8
+    assert len(with_validation.history["val_loss"]) == 2
+    assert weighted.history["loss"][-1] < weighted.history["loss"][0]

@@ -247,13 +247,17 @@ class Model(nn.Module):
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         """Updates the compiled metrics and returns the logs (device values, read lazily)."""
-        if not self.compiled_metrics.built:
-            self.compiled_metrics.build(y, y_pred, self.compiled_loss.loss_functions())
-            self._metric_logs = MetricLogs(self.metrics)
+        self._build_metrics(y, y_pred)
         # no_grad: a custom metric doing `state += values.sum()` must not join the graph.
         with torch.no_grad():
             self.compiled_metrics.update_state(y, y_pred, sample_weight)
         return self.get_metrics_result()
+
+    def _build_metrics(self, y, y_pred):
+        """Matches the compiled metrics to the outputs on the first batch (errors surface here)."""
+        if not self.compiled_metrics.built:
+            self.compiled_metrics.build(y, y_pred, self.compiled_loss.loss_functions())
+            self._metric_logs = MetricLogs(self.metrics)
 
     def get_metrics_result(self):
         """``{name: value}`` for every metric; values are computed when read."""
@@ -284,6 +288,7 @@ class Model(nn.Module):
         x, y, sample_weight = data_module.unpack_x_y_sample_weight(data)
         y_pred = self.call_with_inputs(x)
         loss = self.compute_loss(x, y, y_pred, sample_weight)
+        self._build_metrics(y, y_pred)  # first batch only: config errors before any update
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

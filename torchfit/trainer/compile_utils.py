@@ -280,8 +280,10 @@ class CompiledMetrics:
 
     def build(self, y_true, y_pred, loss_functions):
         names = output_names_of(y_pred, self._output_names)
+        # Targets come for the outputs that have a loss (all of them when compiled without one).
+        self._has_loss = {n: n in loss_functions or not loss_functions for n in names}
         preds = _preds_by_name(y_pred, names)
-        targets = _targets_by_output(y_true, names, {n: True for n in names}) \
+        targets = _targets_by_output(y_true, names, self._has_loss) \
             if y_true is not None else {}
         entries = []
         taken = set()
@@ -327,7 +329,7 @@ class CompiledMetrics:
                 metric.update_state(y_true, y_pred, sample_weight if weighted else None)
             return
         preds = _preds_by_name(y_pred, self._names)
-        targets = _targets_by_output(y_true, self._names, {n: True for n in self._names})
+        targets = _targets_by_output(y_true, self._names, self._has_loss)
         weights = (_by_output(sample_weight, self._names, "sample_weight")
                    if sample_weight is not None else {})
         for name, metric, weighted in self._entries:
