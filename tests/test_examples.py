@@ -70,9 +70,9 @@ def test_demo_script_entry_point_runs():
 
 
 def test_datasets_example_trains_from_dataloaders():
-    import datasets
+    import dataloaders
 
-    history, result, with_validation, weighted = datasets.main(epochs=2, verbose=0)
+    history, result, with_validation, weighted = dataloaders.main(epochs=2, verbose=0)
     assert history.params["steps"] == 63 and result["sparse_categorical_accuracy"] > 0.8
     assert len(with_validation.history["val_loss"]) == 2
     assert weighted.history["loss"][-1] < weighted.history["loss"][0]

@@ -5,7 +5,7 @@
 - a validation DataLoader, and `validation_steps`;
 - sample weights as the third element of each item.
 
-    python examples/datasets.py
+    python examples/dataloaders.py
 """
 
 import numpy as np
