@@ -164,3 +164,16 @@ def test_guide_example_runs():
         assert list(history.history) == GUIDE_KEYS
     assert predictions["score_output"].shape == (100, 1)
     assert isinstance(model.module, nn.Module)
+
+
+def test_a_mistyped_input_name_in_a_dataset_is_an_error_listing_forward_parameters():
+    class Typo(guide.DictDataset):
+        def __getitem__(self, i):
+            inputs, targets = super().__getitem__(i)
+            return {"img_inputs": inputs["img_input"], "ts_input": inputs["ts_input"]}, targets
+
+    model = model_with(**GUIDE_COMPILE)
+    with pytest.raises(ValueError, match=r"\['img_inputs'\] do not match the parameters of "
+                                         r"MultiInputMultiOutput.forward: \['img_input', "
+                                         r"'ts_input'\]"):
+        model.fit(Typo(IMG, TS, SCORE, CLASS), epochs=1, verbose=0)

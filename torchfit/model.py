@@ -121,7 +121,7 @@ class Model(nn.Module):
         self.compiled = False
         self.compiled_loss = None
         self.compiled_metrics = None
-        self._forward_checked = False
+        self._forward_names = False  # not looked up yet
         self._loss_layers = None
         self._metric_logs = None
         if module is not None:
@@ -228,6 +228,7 @@ class Model(nn.Module):
     def call_with_inputs(self, x):
         """Runs the model on ``x`` routed by structure: dict → keywords, list/tuple → positional."""
         if isinstance(x, dict):
+            self._check_input_names(x)
             return self(**x)
         if isinstance(x, (list, tuple)):
             return self(*x)
@@ -307,28 +308,28 @@ class Model(nn.Module):
         return self.call_with_inputs(x)
 
     # ------------------------------------------------------------------ data plumbing
-    def _check_forward_inputs(self, x):
-        """Checks once that ``x``'s structure fits ``forward``'s signature."""
-        if self._forward_checked:
-            return
-        target = self.module if self.module is not None else self
-        try:
-            signature = inspect.signature(target.forward)
-        except (TypeError, ValueError):
-            return
-        params = signature.parameters.values()
-        if any(p.kind == p.VAR_KEYWORD for p in params) and isinstance(x, dict):
-            self._forward_checked = True
-            return
-        names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-        if isinstance(x, dict):
-            unknown = [key for key in x if key not in names]
-            if unknown:
-                raise ValueError(
-                    f"Input dict keys {unknown} do not match the parameters of "
-                    f"{type(target).__name__}.forward: {names}. Name the inputs after them."
-                )
-        self._forward_checked = True
+    def _forward_keywords(self):
+        """Names ``forward`` takes by keyword, or ``None`` when it takes ``**kwargs`` (cached)."""
+        if self._forward_names is False:
+            target = self.module if self.module is not None else self
+            try:
+                params = inspect.signature(target.forward).parameters.values()
+            except (TypeError, ValueError):
+                params = ()
+            self._forward_names = None if not params or any(
+                p.kind == p.VAR_KEYWORD for p in params) else [
+                p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        return self._forward_names
+
+    def _check_input_names(self, x):
+        names = self._forward_keywords()
+        unknown = [key for key in x if key not in names] if names is not None else []
+        if unknown:
+            target = self.module if self.module is not None else self
+            raise ValueError(
+                f"Input dict keys {unknown} do not match the parameters of "
+                f"{type(target).__name__}.forward: {names}. Name the inputs after them."
+            )
 
     def _adapter(self, x, y, sample_weight, batch_size, shuffle=False, class_weight=None):
         return data_module.get_adapter(
@@ -398,7 +399,6 @@ class Model(nn.Module):
                 self._adapter(val_x, val_y, val_sw, validation_batch_size or batch_size),
                 validation_steps, self.device,
             )
-        self._check_forward_inputs(x)
         callback_list = self._callbacks(callbacks, verbose, epochs, train.num_steps,
                                         add_history=True)
         return loops.run_fit(self, train, callback_list, epochs, initial_epoch, val,
@@ -413,7 +413,6 @@ class Model(nn.Module):
         verbose = _resolve_verbose(verbose)
         iterator = EpochIterator(self._adapter(x, y, sample_weight, batch_size), steps,
                                  self.device)
-        self._check_forward_inputs(x)
         callback_list = self._callbacks(callbacks, verbose, 1, iterator.num_steps)
         logs = loops.run_evaluate(self, iterator, callback_list)
         return self._format_results(logs, return_dict)
@@ -431,7 +430,6 @@ class Model(nn.Module):
         verbose = _resolve_verbose(verbose)
         self.to(self.device)
         iterator = EpochIterator(self._adapter(x, None, None, batch_size), steps, self.device)
-        self._check_forward_inputs(x)
         callback_list = self._callbacks(callbacks, verbose, 1, iterator.num_steps)
         return loops.run_predict(self, iterator, callback_list)
 
@@ -443,7 +441,6 @@ class Model(nn.Module):
                 f"Received x of type {type(x).__name__}."
             )
         adapter = self._adapter(x, y, sample_weight, batch_size=1, class_weight=class_weight)
-        self._check_forward_inputs(x)
         return adapter.data
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
