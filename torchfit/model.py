@@ -16,7 +16,8 @@ from torch import nn
 from torchfit import callbacks as callbacks_module
 from torchfit import data as data_module
 from torchfit import nest, optimizers, saving
-from torchfit.layer import Layer
+from torchfit import metrics as metrics_module
+from torchfit.layer import Layer, check_aggregation, check_loss_value
 from torchfit.trainer import loops
 from torchfit.trainer.compile_utils import CompiledLoss, CompiledMetrics
 from torchfit.trainer.epoch_iterator import EpochIterator
@@ -79,6 +80,12 @@ def _unpack_validation_data(validation_data):
     )
 
 
+def _metric_value(value):
+    if not isinstance(value, torch.Tensor):
+        value = torch.as_tensor(value, dtype=torch.float32)
+    return value.detach().float().mean()
+
+
 class NotCompiledError(RuntimeError, ValueError):
     """Raised by ``fit``/``evaluate`` before ``compile``.
 
@@ -124,6 +131,14 @@ class Model(nn.Module):
         self._forward_names = False  # not looked up yet
         self._loss_layers = None
         self._metric_logs = None
+        # Model-level add_loss / add_metric: zero-argument callables evaluated after each call,
+        # and the per-call values (from those and from forward hooks on submodules).
+        self._loss_fns = []
+        self._metric_fns = []
+        self._call_losses = []
+        self._call_metrics = []
+        self._added_trackers = {}  # add_metric name -> Mean/Sum tracker, made on first sight
+        self._example_inputs = None  # one sample of the last inputs seen, for summary()
         if module is not None:
             module.to(self.device)
 
@@ -155,21 +170,92 @@ class Model(nn.Module):
         return self._loss_layers
 
     def __call__(self, *args, **kwargs):
+        """Runs ``forward``; clears, then gathers, the losses and metrics added during the call."""
         for layer in self._layers_with_losses():
-            layer._losses.clear()
-        return super().__call__(*args, **kwargs)
+            layer.clear_added()
+        self._call_losses.clear()
+        self._call_metrics.clear()
+        outputs = super().__call__(*args, **kwargs)
+        for fn in self._loss_fns:
+            self._call_losses.append(check_loss_value(fn(), "model.add_loss"))
+        for fn, name, aggregation in self._metric_fns:
+            self._call_metrics.append((name, _metric_value(fn()), aggregation))
+        return outputs
 
     @property
     def losses(self):
-        """Losses added with ``Layer.add_loss`` during the last forward call."""
-        return [loss for layer in self._layers_with_losses() for loss in layer._losses]
+        """Losses added during the last forward call (``Layer.add_loss`` and ``model.add_loss``)."""
+        return [loss for layer in self._layers_with_losses() for loss in layer._losses] + \
+            self._call_losses
+
+    def _added_metric_values(self):
+        return [entry for layer in self._layers_with_losses() for entry in layer._added_metrics] \
+            + self._call_metrics
+
+    def _submodule(self, name, method):
+        modules = dict(self._weights_module().named_modules())
+        modules.pop("", None)
+        if name not in modules:
+            raise ValueError(
+                f"{method}(on={name!r}): no submodule is named {name!r}. Available names: "
+                f"{', '.join(map(repr, modules))}."
+            )
+        return modules[name]
+
+    def add_loss(self, loss, on=None):
+        """Adds a loss computed at every forward call, added to the training loss by ``fit``.
+
+        Args:
+            loss: without ``on``, a zero-argument callable (e.g. a weight penalty
+                ``lambda: 1e-4 * net.fc.weight.pow(2).sum()``); with ``on``, a callable of that
+                submodule's output (an activity penalty ``lambda out: 0.1 * out.sum()``).
+            on: the name of a submodule (as in ``named_modules()`` of the wrapped module).
+        """
+        if not callable(loss):
+            raise TypeError(
+                "model.add_loss takes a callable: a zero-argument function, or with `on=` a "
+                f"function of that submodule's output. Received: {type(loss).__name__}. To add a "
+                "tensor computed inside forward, use torchfit.Layer.add_loss."
+            )
+        if on is None:
+            self._loss_fns.append(loss)
+            return
+        owner = f"model.add_loss(on={on!r})"
+        self._submodule(on, "add_loss").register_forward_hook(
+            lambda module, inputs, output: self._call_losses.append(
+                check_loss_value(loss(output), owner)))
+
+    def add_metric(self, metric, name, aggregation="mean", on=None):
+        """Logs a value computed at every forward call as metric ``name``, aggregated per epoch.
+
+        Args:
+            metric: a zero-argument callable, or with ``on`` a callable of that submodule's output
+                (e.g. ``lambda out: out.std()``), returning a scalar tensor.
+            name: the log key.
+            aggregation: ``"mean"`` or ``"sum"`` over the batches of an epoch.
+            on: the name of a submodule.
+        """
+        check_aggregation(aggregation)
+        if not callable(metric):
+            raise TypeError(
+                "model.add_metric takes a callable (zero-argument, or of the `on=` submodule's "
+                f"output). Received: {type(metric).__name__}. Inside forward, use "
+                "torchfit.Layer.add_metric."
+            )
+        if on is None:
+            self._metric_fns.append((metric, name, aggregation))
+            return
+        self._submodule(on, "add_metric").register_forward_hook(
+            lambda module, inputs, output: self._call_metrics.append(
+                (name, _metric_value(metric(output)), aggregation)))
 
     @property
     def metrics(self):
         """The loss trackers, then the compiled metrics (after the first batch)."""
         if not self.compiled:
             return []
-        return self.compiled_loss.metrics + self.compiled_metrics.metrics
+        return (self.compiled_loss.metrics + self.compiled_metrics.metrics
+                + list(self._added_trackers.values()))
 
     @property
     def metrics_names(self):
@@ -209,6 +295,7 @@ class Model(nn.Module):
         self.to(self.device)
         self._loss_layers = None
         self._metric_logs = None  # rebuilt once the metrics are built on the first batch
+        self._added_trackers = {}
         self.compiled_loss = CompiledLoss(loss, loss_weights, self.output_names)
         self.compiled_metrics = CompiledMetrics(
             metrics, weighted_metrics, self.output_names, owner=self
@@ -227,6 +314,9 @@ class Model(nn.Module):
     # ------------------------------------------------------------------ one batch
     def call_with_inputs(self, x):
         """Runs the model on ``x`` routed by structure: dict → keywords, list/tuple → positional."""
+        if self._example_inputs is None:  # once: one sample for summary() and plot_model()
+            self._example_inputs = nest.map_structure(
+                lambda t: t[:1].detach().clone() if isinstance(t, torch.Tensor) else t, x)
         if isinstance(x, dict):
             self._check_input_names(x)
             return self(**x)
@@ -252,7 +342,23 @@ class Model(nn.Module):
         # no_grad: a custom metric doing `state += values.sum()` must not join the graph.
         with torch.no_grad():
             self.compiled_metrics.update_state(y, y_pred, sample_weight)
+            for name, value, aggregation in self._added_metric_values():
+                tracker = self._added_trackers.get(name) or self._add_tracker(name, aggregation)
+                tracker.update_state(value)
         return self.get_metrics_result()
+
+    def _add_tracker(self, name, aggregation):
+        """The epoch aggregate of an ``add_metric`` name, made the first time the name is seen."""
+        if name in self.metrics_names:
+            raise ValueError(
+                f"add_metric name {name!r} clashes with a compiled metric or loss of the same "
+                f"name. Compiled names: {self.metrics_names}. Choose another name."
+            )
+        tracker = (metrics_module.Mean if aggregation == "mean" else metrics_module.Sum)(name=name)
+        tracker.to(self.device)
+        self._added_trackers[name] = tracker
+        self._metric_logs = None  # the logs now have one more key
+        return tracker
 
     def _build_metrics(self, y, y_pred):
         """Matches the compiled metrics to the outputs on the first batch (errors surface here)."""
