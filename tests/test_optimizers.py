@@ -254,14 +254,16 @@ def test_scheduled_learning_rate_is_evaluated_before_each_step(schedule):
     assert optimizer.learning_rate is schedule
     optimizer.build(model.parameters())
     for step in range(5):
+        # Before step s (where callbacks' on_train_batch_begin runs) the groups hold schedule(s).
+        lr = schedule(step)
+        assert [group["lr"] for group in optimizer.param_groups] == [lr]
         optimizer.zero_grad()
         loss_of(model).backward()
         before = [p.detach().clone() for p in model.parameters()]
         optimizer.step()
-        lr = schedule(step)
-        assert [group["lr"] for group in optimizer.param_groups] == [lr]
         for param, old in zip(model.parameters(), before):
             assert torch.equal(param, old.add(param.grad, alpha=-lr))
+    assert [group["lr"] for group in optimizer.param_groups] == [schedule(5)]
     assert optimizer.iterations == 5 and optimizer.learning_rate is schedule
 
 

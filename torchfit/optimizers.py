@@ -356,14 +356,19 @@ class Optimizer(torch.optim.Optimizer):
                 loss = closure()
         if self._has_clipping:
             self._clip_gradients()
-        if self._schedule is not None:
-            # sync: only if a user schedule returns a device tensor (built-ins return floats).
-            lr = float(self._schedule(self.iterations))
-            for group in self.param_groups:
-                group["lr"] = lr
         self._torch_step(self, None)
         self.iterations += 1
+        if self._schedule is not None:
+            # The groups always hold the lr of the *next* step, schedule(iterations), so that
+            # callbacks see it at on_train_batch_begin, as in Keras.
+            self._apply_schedule()
         return loss
+
+    def _apply_schedule(self):
+        # sync: only if a user schedule returns a device tensor (built-ins return floats).
+        lr = float(self._schedule(self.iterations))
+        for group in self.param_groups:
+            group["lr"] = lr
 
     @torch.no_grad()
     def _clip_gradients(self):
@@ -446,6 +451,8 @@ class Optimizer(torch.optim.Optimizer):
         super().load_state_dict(state_dict)
         if iterations is not None:
             self.iterations = int(iterations)
+        if self._schedule is not None:
+            self._apply_schedule()
 
     def __getstate__(self):
         # Like torch, drop hooks (often unpicklable closures); _torch_step is rebuilt on load.

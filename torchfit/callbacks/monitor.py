@@ -88,8 +88,11 @@ class Monitor:
         self._warned = False
 
     def resolve(self, model=None):
-        """Fixes the direction for ``mode="auto"`` from ``model``'s metrics or the key's name."""
-        if self.mode != "auto":
+        """Fixes the direction for ``mode="auto"`` from ``model``'s metrics or the key's name.
+
+        Does nothing once the direction is known (call ``reset`` to look again).
+        """
+        if self._higher_is_better is not None:
             return
         name = self.monitor.removeprefix("val_")
         direction = _metric_direction(model, name)

@@ -1,0 +1,145 @@
+"""EarlyStopping: stop training when a monitored metric has stopped improving."""
+
+import numbers
+
+from torchfit.callbacks.callback import Callback
+from torchfit.callbacks.monitor import Monitor
+
+__all__ = ["EarlyStopping"]
+
+
+def _snapshot(module):
+    # A real copy: state_dict() tensors alias the live parameters, so a plain state_dict() (or a
+    # shallow copy of it) would "restore" the last weights instead of the best ones.
+    return {key: value.detach().clone() for key, value in module.state_dict().items()}
+
+
+class EarlyStopping(Callback):
+    """Stops training when ``monitor`` has not improved for ``patience`` epochs.
+
+    tf.keras 2.x rules, epoch by epoch (epochs before ``start_from_epoch`` and epochs whose logs
+    lack ``monitor`` are ignored): ``wait`` grows by one; an improvement over ``best`` by more than
+    ``min_delta`` updates ``best``, and resets ``wait`` to 0 only if it also beats ``baseline``
+    (when given); then, from the second epoch on, ``wait >= patience`` sets
+    ``model.stop_training``. With ``verbose > 0`` the end of training prints
+    ``Epoch 00006: early stopping``.
+
+    ``restore_best_weights=True`` keeps a copy (``detach().clone()``) of the weights of the best
+    epoch (or of the first monitored epoch if none improved) and loads it back at the end of
+    training, *whether or not* training stopped early. This is Keras 3's behaviour; tf.keras 2.x
+    restored only when it stopped training, which surprised users (keras-team/keras#12511).
+
+    Args:
+        monitor: the log key to watch, e.g. ``"val_loss"`` or ``"val_accuracy"``.
+        min_delta: the smallest change that counts as an improvement.
+        patience: epochs without improvement after which training stops.
+        verbose: 1 prints the stopping line (and the restoring line).
+        mode: ``"auto"``, ``"min"`` or ``"max"``; ``auto`` uses the metric's ``higher_is_better``
+            or, failing that, the name (``acc`` -> max).
+        baseline: training stops if the metric does not beat this value within ``patience``
+            epochs.
+        restore_best_weights: load the best epoch's weights at the end of training.
+        start_from_epoch: epochs to wait before monitoring starts (warm-up).
+
+    Attributes:
+        best, wait, stopped_epoch (0 when it did not stop), best_epoch, best_weights.
+
+    Example:
+        >>> stop = EarlyStopping(monitor="val_loss", min_delta=1e-2, patience=2, verbose=1)
+        >>> model.fit(x, y, epochs=20, validation_split=0.2, callbacks=[stop])  # doctest: +SKIP
+        Epoch 00006: early stopping
+    """
+
+    def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto",
+                 baseline=None, restore_best_weights=False, start_from_epoch=0):
+        super().__init__()
+        self._monitor = Monitor(
+            monitor, mode, min_delta, baseline, owner="EarlyStopping",
+            missing="Early stopping conditioned on metric `{monitor}` which is not available. "
+                    "Available metrics are: {available}",
+        )
+        for name, value in (("patience", patience), ("start_from_epoch", start_from_epoch)):
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
+                raise ValueError(
+                    f"EarlyStopping: `{name}` must be an integer >= 0. Received: {name}={value!r}"
+                )
+        self.monitor = monitor
+        self.mode = mode
+        self.min_delta = self._monitor.min_delta
+        self.baseline = self._monitor.baseline
+        self.patience = int(patience)
+        self.verbose = verbose
+        self.restore_best_weights = bool(restore_best_weights)
+        self.start_from_epoch = int(start_from_epoch)
+        self._resumed = False
+        self._reset()
+
+    def _reset(self):
+        self.wait = 0
+        self.stopped_epoch = 0
+        self.best = None  # set to inf / -inf on the first monitored epoch, once the mode is known
+        self.best_epoch = 0
+        self.best_weights = None
+
+    def on_train_begin(self, logs=None):
+        self._monitor.reset()
+        if self._resumed:  # a state loaded for resuming survives this one train begin
+            self._resumed = False
+        else:
+            self._reset()
+
+    def on_epoch_end(self, epoch, logs=None):
+        current = self._monitor.get(logs)
+        if current is None or epoch < self.start_from_epoch:
+            return
+        self._monitor.resolve(self.model)
+        if self.best is None:
+            self.best = self._monitor.initial_best()
+        if self.restore_best_weights and self.best_weights is None:
+            # If no epoch ever improves, the first monitored epoch's weights are the best.
+            self.best_weights = _snapshot(self.model._weights_module())
+            self.best_epoch = epoch
+        self.wait += 1
+        if self._monitor.is_improvement(current, self.best):
+            self.best = current
+            self.best_epoch = epoch
+            if self.restore_best_weights:
+                self.best_weights = _snapshot(self.model._weights_module())
+            # Only restart waiting if we beat both the baseline and our previous best.
+            if self._monitor.beats_baseline(current):
+                self.wait = 0
+        if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.stopped_epoch > 0 and self.verbose > 0:
+            print(f"Epoch {self.stopped_epoch + 1:05d}: early stopping", flush=True)
+        if self.restore_best_weights and self.best_weights is not None:
+            if self.verbose > 0:
+                print("Restoring model weights from the end of the best epoch: "
+                      f"{self.best_epoch + 1}.", flush=True)
+            self.model._weights_module().load_state_dict(self.best_weights)
+
+    def state_dict(self):
+        """Plain values and tensors (loadable with ``torch.load(weights_only=True)``)."""
+        return {
+            "wait": self.wait,
+            "stopped_epoch": self.stopped_epoch,
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "best_weights": None if self.best_weights is None else dict(self.best_weights),
+        }
+
+    def load_state_dict(self, state_dict):
+        """Restores ``state_dict()``; the next ``fit`` continues from it instead of resetting."""
+        self.wait = int(state_dict["wait"])
+        self.stopped_epoch = int(state_dict["stopped_epoch"])
+        best = state_dict["best"]
+        self.best = None if best is None else float(best)
+        self.best_epoch = int(state_dict["best_epoch"])
+        weights = state_dict["best_weights"]
+        self.best_weights = None if weights is None else {
+            key: value.detach().clone() for key, value in weights.items()
+        }
+        self._resumed = True
