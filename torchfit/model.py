@@ -139,6 +139,7 @@ class Model(nn.Module):
         self._call_metrics = []
         self._added_trackers = {}  # add_metric name -> Mean/Sum tracker, made on first sight
         self._example_inputs = None  # one sample of the last inputs seen, for summary()
+        self._fit_context = None  # set by trainer.loops.run_fit while fit runs
         if module is not None:
             module.to(self.device)
 

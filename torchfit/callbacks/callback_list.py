@@ -30,7 +30,8 @@ class CallbackList:
     Batch logs arrive as device-side mappings. They are turned into Python floats (one sync) only
     when a callback that overrides that batch hook wants plain values; callbacks that declare
     ``_lazy_batch_logs = True`` (the progress bar) receive the device-side mapping and decide
-    themselves when to read it.
+    themselves when to read it. Callbacks are called in list order, except that those declaring
+    ``_dispatch_last = True`` (``BackupAndRestore``, which saves the others' state) come last.
 
     Args:
         callbacks: a list of ``Callback`` instances.
@@ -46,6 +47,8 @@ class CallbackList:
                     "`callbacks` must be a list of torchfit.callbacks.Callback instances. "
                     f"Received: {callback!r} of type {type(callback).__name__}."
                 )
+        # Callbacks that save the others' state (BackupAndRestore) run after them.
+        callbacks.sort(key=lambda cb: getattr(cb, "_dispatch_last", False))
         self.callbacks = callbacks
         self.model = model
         self.params = dict(params or {})

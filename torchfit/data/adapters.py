@@ -74,6 +74,14 @@ class ArrayAdapter:
         self.batch_size = batch_size or 32
         self.shuffle = shuffle
         self.num_batches = math.ceil(self.num_samples / self.batch_size)
+        # Shuffling draws from a generator of its own, seeded from torch's global one (so
+        # torch.manual_seed still governs it): its state can be saved and restored exactly, and
+        # dropout and the like never shift the order of the samples.
+        self._generator = None
+        if shuffle:
+            self._generator = torch.Generator(device=device)
+            self._generator.manual_seed(int(torch.empty((), dtype=torch.int64).random_()))
+        self._pass_start_state = None
 
     @property
     def data(self):
@@ -88,7 +96,8 @@ class ArrayAdapter:
     def batches(self):
         size = self.batch_size
         if self.shuffle:
-            perm = torch.randperm(self.num_samples, device=self._device)
+            self._pass_start_state = self._generator.get_state()
+            perm = torch.randperm(self.num_samples, device=self._device, generator=self._generator)
             for start in range(0, self.num_samples, size):
                 ids = perm[start:start + size]
                 yield self._take(lambda t: t.index_select(0, ids))
@@ -98,6 +107,17 @@ class ArrayAdapter:
 
     def finalize(self, batch):
         return batch
+
+    def state_dict(self, mid_pass):
+        """The shuffling state to resume from: the current pass's start when ``mid_pass``."""
+        if self._generator is None:
+            return {}
+        state = self._pass_start_state if mid_pass else self._generator.get_state()
+        return {"generator": state}
+
+    def load_state_dict(self, state):
+        if self._generator is not None and "generator" in state:
+            self._generator.set_state(state["generator"])
 
 
 def standardize_batch(batch, source):

@@ -44,6 +44,14 @@ class LossTracker(metrics_module.Metric):
         self.total.zero_()
         self.count = 0
 
+    def state_dict(self):
+        return {**super().state_dict(), "count": self.count}
+
+    def load_state_dict(self, state_dict):
+        state_dict = dict(state_dict)
+        self.count = state_dict.pop("count")
+        super().load_state_dict(state_dict)
+
 
 def output_names_of(y_pred, output_names=None):
     """Names of the model outputs in flattening order; ``[None]`` for a single tensor."""

@@ -49,6 +49,7 @@ class EpochIterator:
         self._iterator = None
         self.ran_out_of_data = False
         self._total_steps = 0
+        self._skip = 0  # batches to pass over at the start of the next epoch (resume)
 
     @property
     def num_steps(self):
@@ -67,12 +68,32 @@ class EpochIterator:
         )
         return self.adapter.finalize(batch)
 
+    def skip_steps(self, count):
+        """Makes the next epoch pass over its first ``count`` batches (resuming mid-epoch).
+
+        The skipped batches are drawn but not moved or used, so the data order after them is the
+        one an uninterrupted run would see.
+        """
+        self._skip = count
+
+    def state_dict(self, mid_epoch):
+        """The data-order state to resume from (the shuffling generator of in-memory arrays)."""
+        adapter_state = getattr(self.adapter, "state_dict", None)
+        return adapter_state(mid_epoch) if adapter_state else {}
+
+    def load_state_dict(self, state):
+        if state and hasattr(self.adapter, "load_state_dict"):
+            self.adapter.load_state_dict(state)
+
     def __iter__(self):
         """One epoch of ``(step, batch)``."""
+        skip, self._skip = self._skip, 0
         if self.steps_per_epoch is None:
             step = -1
             for step, batch in enumerate(self.adapter.batches()):
                 self._total_steps += 1
+                if step < skip:
+                    continue
                 yield step, self._prepare(batch)
             if step == -1:
                 self._out_of_data()
@@ -81,7 +102,8 @@ class EpochIterator:
             batch = self._next_batch()
             if batch is None:
                 return
-            yield step, self._prepare(batch)
+            if step >= skip:
+                yield step, self._prepare(batch)
 
     def _next_batch(self):
         for attempt in range(2):

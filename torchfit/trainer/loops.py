@@ -12,7 +12,7 @@ Who owns what:
 
 One ``fit``, with every callback hook in firing order::
 
-    callbacks.on_train_begin()
+    callbacks.on_train_begin()                          # may ask to resume (BackupAndRestore)
     for epoch in range(initial_epoch, epochs):
         model.reset_metrics()
         callbacks.on_epoch_begin(epoch)
@@ -41,7 +41,21 @@ import torch
 from torchfit import nest
 from torchfit.trainer.logs import to_floats
 
-__all__ = ["run_fit", "run_evaluate", "run_predict"]
+__all__ = ["FitContext", "run_fit", "run_evaluate", "run_predict"]
+
+
+class FitContext:
+    """What callbacks that save and restore training (``BackupAndRestore``) need from a ``fit``.
+
+    ``model._fit_context`` holds it while ``fit`` runs. A callback may set ``resume`` in
+    ``on_train_begin`` to ``{"epoch": e, "step": s}``: training then starts at epoch ``e``, past
+    its first ``s`` batches.
+    """
+
+    def __init__(self, callbacks, train_iterator):
+        self.callbacks = callbacks
+        self.train_iterator = train_iterator
+        self.resume = None
 
 
 def _should_validate(epoch, validation_freq):
@@ -54,7 +68,11 @@ def run_fit(model, train_iterator, callbacks, epochs, initial_epoch=0, val_itera
             validation_freq=1):
     """Trains ``model`` for ``epochs - initial_epoch`` epochs; returns ``model.history``."""
     model.stop_training = False
+    context = model._fit_context = FitContext(callbacks, train_iterator)
     callbacks.on_train_begin()
+    if context.resume is not None:
+        initial_epoch = context.resume["epoch"]
+        train_iterator.skip_steps(context.resume["step"])
     epoch_logs = {}
     for epoch in range(initial_epoch, epochs):
         model.reset_metrics()
@@ -77,6 +95,7 @@ def run_fit(model, train_iterator, callbacks, epochs, initial_epoch=0, val_itera
         if model.stop_training or train_iterator.ran_out_of_data:
             break
     callbacks.on_train_end(epoch_logs)
+    model._fit_context = None
     return model.history
 
 
