@@ -435,6 +435,8 @@ def test_save_and_load_restore_weights_optimizer_and_history(tmp_path, blobs, su
     first.fit(x, y, epochs=1, shuffle=False, verbose=0)
     path = tmp_path / f"checkpoint{suffix}"
     first.save(path)
+    training = torchfit.saving.load_checkpoint(path)["training"]
+    assert training["epoch"] == 1 and training["step"] == 2  # 64 samples in batches of 32
     resumed = build()
     resumed.load(path)
     assert resumed.history.history["loss"] == first.history.history["loss"]

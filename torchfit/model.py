@@ -8,6 +8,7 @@ one batch happens in ``train_step`` / ``test_step`` / ``predict_step``, which ca
 
 import inspect
 import numbers
+import warnings
 
 import numpy as np
 import torch
@@ -22,11 +23,12 @@ from torchfit.trainer import loops
 from torchfit.trainer.compile_utils import CompiledLoss, CompiledMetrics
 from torchfit.trainer.epoch_iterator import EpochIterator
 from torchfit.trainer.logs import MetricLogs, to_floats
+from torchfit.trainer.precision import Precision
+from torchfit.utils.summary import summary as summary_table
 from torchfit.utils.validation import check_kwargs
 
 __all__ = ["Model", "NotCompiledError", "Sequential", "resolve_device"]
 
-_PRECISIONS = ("32", "bf16-mixed", "16-mixed")
 
 
 def resolve_device(device):
@@ -140,6 +142,7 @@ class Model(nn.Module):
         self._added_trackers = {}  # add_metric name -> Mean/Sum tracker, made on first sight
         self._example_inputs = None  # one sample of the last inputs seen, for summary()
         self._fit_context = None  # set by trainer.loops.run_fit while fit runs
+        self._precision = Precision("32", self.device)
         if module is not None:
             module.to(self.device)
 
@@ -265,7 +268,7 @@ class Model(nn.Module):
     # ------------------------------------------------------------------ compile
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
                 weighted_metrics=None, run_eagerly=False, jit_compile=False, precision="32",
-                **kwargs):
+                gradient_accumulation_steps=1, **kwargs):
         """Configures the model for training.
 
         Args:
@@ -279,19 +282,22 @@ class Model(nn.Module):
             loss_weights: weights of the per-output losses in the total, as a list or dict.
             weighted_metrics: metrics that also take the sample weights.
             run_eagerly: accepted for Keras compatibility; torch always runs eagerly.
-            jit_compile: ``torch.compile`` the step (not supported yet: raises).
-            precision: ``"32"`` (``"bf16-mixed"`` and ``"16-mixed"`` are not supported yet).
+            jit_compile: ``True`` or a dict of ``torch.compile`` options (e.g.
+                ``{"mode": "max-autotune"}``) to compile the forward pass; if compilation fails,
+                a one-line warning and the eager forward.
+            precision: ``"32"``, ``"bf16-mixed"`` or ``"16-mixed"`` (autocast; losses and
+                metrics in float32; a GradScaler for float16).
+            gradient_accumulation_steps: apply the optimizer every N batches, on the average of
+                their gradients: N batches of size B give the update of one batch of N·B.
         """
         check_kwargs("compile", kwargs, list(inspect.signature(Model.compile).parameters)[1:-1])
-        if precision not in _PRECISIONS:
-            raise ValueError(
-                f"`precision` must be one of {', '.join(map(repr, _PRECISIONS))}. "
-                f"Received: precision={precision!r}"
-            )
-        if precision != "32" or jit_compile:
-            raise NotImplementedError(
-                "Mixed precision and jit_compile are not available in this version of torchfit; "
-                "compile with precision='32' and jit_compile=False."
+        self._precision = Precision(precision, self.device)
+        _check_positive_int("gradient_accumulation_steps", gradient_accumulation_steps,
+                            allow_none=False)
+        if not isinstance(jit_compile, (bool, dict)):
+            raise TypeError(
+                "`jit_compile` must be True/False or a dict of torch.compile options, e.g. "
+                f"{{'mode': 'max-autotune'}}. Received: jit_compile={jit_compile!r}"
             )
         self.to(self.device)
         self._loss_layers = None
@@ -302,8 +308,41 @@ class Model(nn.Module):
             metrics, weighted_metrics, self.output_names, owner=self
         )
         self.optimizer = optimizers.build(optimizer, list(self.parameters()))
+        self.optimizer.zero_grad(set_to_none=True)
+        self._accumulation_steps = gradient_accumulation_steps
+        self._micro_steps = 0
         self.run_eagerly = run_eagerly
+        self._set_jit(jit_compile)
         self.compiled = True
+
+    def _set_jit(self, jit_compile):
+        """Runs ``forward`` through ``torch.compile`` (or back to eager when ``False``)."""
+        self.__dict__.pop("forward", None)
+        if not jit_compile:
+            return
+        options = jit_compile if isinstance(jit_compile, dict) else {}
+        eager = self.module if self.module is not None else type(self).forward.__get__(self)
+        compiled = torch.compile(eager, **options)
+        state = {"status": "untried"}
+
+        def forward(*args, **kwargs):
+            if state["status"] == "failed":
+                return eager(*args, **kwargs)
+            try:
+                outputs = compiled(*args, **kwargs)
+            except Exception as error:  # compilation failures come in many exception types
+                if state["status"] == "ok":
+                    raise
+                state["status"] = "failed"
+                reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+                warnings.warn(f"jit_compile: torch.compile failed ({type(error).__name__}: "
+                              f"{reason[:200]}); running the forward eagerly.", stacklevel=2)
+                return eager(*args, **kwargs)
+            state["status"] = "ok"
+            return outputs
+
+        # An instance attribute: nn.Module's __call__ looks `forward` up on the instance first.
+        self.__dict__["forward"] = forward
 
     def _assert_compiled(self, method):
         if not self.compiled:
@@ -394,25 +433,51 @@ class Model(nn.Module):
                     return self.compute_metrics(x, y, y_pred, sample_weight)
         """
         x, y, sample_weight = data_module.unpack_x_y_sample_weight(data)
-        y_pred = self.call_with_inputs(x)
+        with self._precision.autocast():
+            y_pred = self.call_with_inputs(x)
+        y_pred = self._precision.outputs_to_float32(y_pred)
         loss = self.compute_loss(x, y, y_pred, sample_weight)
         self._build_metrics(y, y_pred)  # first batch only: config errors before any update
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        self.backward_and_step(loss)
         return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def backward_and_step(self, loss):
+        """``loss.backward()`` and the optimizer step, honouring ``compile``'s precision (the
+        GradScaler for float16) and ``gradient_accumulation_steps`` (a step every N calls)."""
+        accumulation = self._accumulation_steps
+        scaler = self._precision.scaler
+        if accumulation == 1 and scaler is None:  # the common path: exactly the plain torch step
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            return
+        if accumulation > 1:
+            loss = loss / accumulation  # the mean over micro-batches, as one big batch gives
+        (scaler.scale(loss) if scaler is not None else loss).backward()
+        self._micro_steps += 1
+        if self._micro_steps % accumulation:
+            return
+        if scaler is not None:
+            scaler.step(self.optimizer)  # unscales first, so clipping sees the true gradients
+            scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
 
     def test_step(self, data):
         """One evaluation step (run under ``torch.no_grad``); returns the logs."""
         x, y, sample_weight = data_module.unpack_x_y_sample_weight(data)
-        y_pred = self.call_with_inputs(x)
+        with self._precision.autocast():
+            y_pred = self.call_with_inputs(x)
+        y_pred = self._precision.outputs_to_float32(y_pred)
         self.compute_loss(x, y, y_pred, sample_weight)
         return self.compute_metrics(x, y, y_pred, sample_weight)
 
     def predict_step(self, data):
         """One prediction step (run under ``torch.no_grad``); returns the outputs."""
         x, _, _ = data_module.unpack_x_y_sample_weight(data)
-        return self.call_with_inputs(x)
+        with self._precision.autocast():
+            return self.call_with_inputs(x)
 
     # ------------------------------------------------------------------ data plumbing
     def _forward_keywords(self):
@@ -577,6 +642,15 @@ class Model(nn.Module):
             outputs = self.predict_step(data)
         return loops._concatenate([outputs])
 
+    def summary(self, example_inputs=None, print_fn=print, line_length=None):
+        """Prints (and returns) a Keras-style table of submodules, output shapes and parameters.
+
+        Output shapes come from one forward pass on ``example_inputs``, or on one sample of the
+        last inputs ``fit``/``evaluate``/``predict`` saw; otherwise they read ``?``.
+        """
+        return summary_table(self, example_inputs=example_inputs, print_fn=print_fn,
+                             line_length=line_length)
+
     # ------------------------------------------------------------------ weights
     def _weights_module(self):
         return self.module if self.module is not None else self
@@ -591,16 +665,20 @@ class Model(nn.Module):
         self._weights_module().load_state_dict(state, strict=strict)
 
     def save(self, filepath):
-        """Writes weights, optimizer state and the training record (``History``) atomically.
+        """Writes weights, optimizer state, epoch and step, and ``History`` atomically.
 
         The file restores into a model built from the same code with ``load``; it holds tensors
         and plain values only, so loading never unpickles objects.
         """
         history = self.history
-        training = None if history is None else {
-            "history": {key: list(values) for key, values in history.history.items()},
-            "epoch": list(history.epoch),
+        training = {
+            # Epochs completed, and optimizer steps taken (torchfit optimizers count them).
+            "epoch": history.epoch[-1] + 1 if history is not None and history.epoch else 0,
+            "step": getattr(self.optimizer, "iterations", 0),
         }
+        if history is not None:
+            training["history"] = {key: list(values) for key, values in history.history.items()}
+            training["epochs"] = list(history.epoch)
         saving.save_checkpoint(
             filepath, self._weights_module().state_dict(),
             self.optimizer.state_dict() if self.optimizer is not None else None, training,
@@ -612,10 +690,11 @@ class Model(nn.Module):
         self._weights_module().load_state_dict(checkpoint["model"])
         if checkpoint["optimizer"] is not None and self.optimizer is not None:
             self.optimizer.load_state_dict(checkpoint["optimizer"])
-        if checkpoint["training"] is not None:
+        training = checkpoint["training"] or {}
+        if "history" in training:
             self.history = callbacks_module.History()
-            self.history.history = checkpoint["training"]["history"]
-            self.history.epoch = checkpoint["training"]["epoch"]
+            self.history.history = training["history"]
+            self.history.epoch = training["epochs"]
 
 
 class Sequential(Model):

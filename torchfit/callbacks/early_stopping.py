@@ -17,12 +17,13 @@ def _snapshot(module):
 class EarlyStopping(Callback):
     """Stops training when ``monitor`` has not improved for ``patience`` epochs.
 
-    tf.keras 2.x rules, epoch by epoch (epochs before ``start_from_epoch`` and epochs whose logs
-    lack ``monitor`` are ignored): ``wait`` grows by one; an improvement over ``best`` by more than
-    ``min_delta`` updates ``best``, and resets ``wait`` to 0 only if it also beats ``baseline``
-    (when given); then, from the second epoch on, ``wait >= patience`` sets
-    ``model.stop_training``. With ``verbose > 0`` the end of training prints
-    ``Epoch 00006: early stopping``.
+    The rules of the last tf.keras 2.x release (and of Keras 3), epoch by epoch; epochs before
+    ``start_from_epoch`` and epochs whose logs lack ``monitor`` are ignored: ``wait`` grows by
+    one; an improvement over ``best`` by more than ``min_delta`` updates ``best`` and resets
+    ``wait`` to 0 only if it also beats ``baseline`` (when given); an epoch that does not improve
+    stops training (``model.stop_training = True``) once ``wait >= patience``, from the second
+    epoch on. With ``verbose > 0`` the end of training prints ``Epoch 00006: early stopping``
+    (tf.keras 2.0's zero-padded epoch, as in the guide).
 
     ``restore_best_weights=True`` keeps a copy (``detach().clone()``) of the weights of the best
     epoch (or of the first monitored epoch if none improved) and loads it back at the end of
@@ -71,7 +72,7 @@ class EarlyStopping(Callback):
         self.verbose = verbose
         self.restore_best_weights = bool(restore_best_weights)
         self.start_from_epoch = int(start_from_epoch)
-        self._resumed = False
+        self._loaded = False  # a state from load_state_dict that the next fit must keep
         self._reset()
 
     def _reset(self):
@@ -83,8 +84,8 @@ class EarlyStopping(Callback):
 
     def on_train_begin(self, logs=None):
         self._monitor.reset()
-        if self._resumed:  # a state loaded for resuming survives this one train begin
-            self._resumed = False
+        if self._loaded:  # loaded before this fit to resume it: keep, do not reset
+            self._loaded = False
         else:
             self._reset()
 
@@ -108,11 +109,13 @@ class EarlyStopping(Callback):
             # Only restart waiting if we beat both the baseline and our previous best.
             if self._monitor.beats_baseline(current):
                 self.wait = 0
+            return
         if self.wait >= self.patience and epoch > 0:
             self.stopped_epoch = epoch
             self.model.stop_training = True
 
     def on_train_end(self, logs=None):
+        self._loaded = False
         if self.stopped_epoch > 0 and self.verbose > 0:
             print(f"Epoch {self.stopped_epoch + 1:05d}: early stopping", flush=True)
         if self.restore_best_weights and self.best_weights is not None:
@@ -132,7 +135,8 @@ class EarlyStopping(Callback):
         }
 
     def load_state_dict(self, state_dict):
-        """Restores ``state_dict()``; the next ``fit`` continues from it instead of resetting."""
+        """Restores ``state_dict()``, during a ``fit`` (``BackupAndRestore`` loads it in
+        ``on_train_begin``) or before one, which then continues from it instead of resetting."""
         self.wait = int(state_dict["wait"])
         self.stopped_epoch = int(state_dict["stopped_epoch"])
         best = state_dict["best"]
@@ -142,4 +146,4 @@ class EarlyStopping(Callback):
         self.best_weights = None if weights is None else {
             key: value.detach().clone() for key, value in weights.items()
         }
-        self._resumed = True
+        self._loaded = True

@@ -17,8 +17,8 @@ Example:
     _________________________________________________________________
     ...
     =================================================================
-    Total params: 50,890
-    Trainable params: 50,890
+    Total params: 55,050
+    Trainable params: 55,050
     Non-trainable params: 0
     _________________________________________________________________
 
@@ -68,7 +68,7 @@ def resolve_inputs(model, example_inputs):
 
 
 def to_device(example_inputs, device):
-    """NumPy/pandas/tensor leaves → tensors on ``device`` (float64 → float32, as ``fit`` does)."""
+    """NumPy/pandas/tensor leaves → tensors on ``device``; float64 → float32, as in ``fit``."""
     from torchfit.data.utils import to_tensor  # torchfit.data imports the model's neighbours
 
     def convert(leaf):

@@ -1,0 +1,87 @@
+"""A save killed on purpose, for the crash-safety tests in tests/test_saving.py.
+
+    python saving_kill_script.py PATH POINT
+
+Saves version 1 of a state dict to PATH (`.pt` or `.h5`) with `save_state_dict`, then starts
+saving version 2 and SIGKILLs itself at POINT:
+
+    created   the temp file exists, nothing written to it yet
+    half      half of the bytes (.pt) or of the datasets (.h5) written and flushed to disk
+    synced    the temp file is complete and fsynced, os.replace not yet called
+    replaced  right after os.replace, before the folder fsync
+
+Exits with status 3 if the kill point was never reached.
+"""
+
+import io
+import os
+import signal
+import sys
+
+import torch
+
+from torchfit import saving
+
+POINTS = ("created", "half", "synced", "replaced")
+
+
+def make_state(version):
+    """2 MB of float32 in four tensors; the same `version` always gives the same values."""
+    generator = torch.Generator().manual_seed(version)
+    return {f"layer{i}.weight": torch.randn(256, 512, generator=generator) for i in range(4)}
+
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def arm(point, h5):
+    """Patches the writer so that the process dies at `point` of the next save."""
+    if point == "created":  # write_fn is the first thing atomic_write calls after creating it
+        if h5:
+            saving._h5_write_weights_file = lambda tmp, state: die()
+        else:
+            torch.save = lambda obj, tmp: die()
+    elif point == "half" and h5:
+        real_write_tensor, written = saving._write_tensor, []
+
+        def write_tensor(group, name, tensor):
+            if len(written) == 2:
+                group.file.flush()  # the two datasets really are in the temp file
+                die()
+            written.append(name)
+            real_write_tensor(group, name, tensor)
+
+        saving._write_tensor = write_tensor
+    elif point == "half":
+        real_save = torch.save
+
+        def half_save(obj, tmp):
+            buffer = io.BytesIO()
+            real_save(obj, buffer)
+            data = buffer.getvalue()
+            with open(tmp, "wb") as f:
+                f.write(data[: len(data) // 2])
+                f.flush()
+                os.fsync(f.fileno())
+            die()
+
+        torch.save = half_save
+    elif point == "synced":
+        os.replace = lambda src, dst: die()
+    elif point == "replaced":
+        saving._fsync_folder = lambda folder: die()
+    else:
+        raise SystemExit(f"unknown kill point {point!r}; expected one of {POINTS}")
+
+
+def main():
+    path, point = sys.argv[1], sys.argv[2]
+    saving.save_state_dict(make_state(1), path)
+    arm(point, path.endswith(".h5"))
+    saving.save_state_dict(make_state(2), path)
+    sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()

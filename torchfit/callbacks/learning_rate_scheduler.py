@@ -1,0 +1,210 @@
+"""LearningRateScheduler: set the learning rate every epoch, from a function or a torch scheduler.
+
+Also home of the two learning-rate helpers the callbacks share (``get_learning_rate``,
+``set_learning_rates``): the learning rate lives in ``optimizer.param_groups``, the one place
+every ``torch.optim`` optimizer, torchfit's included, reads it from.
+"""
+
+import inspect
+import numbers
+
+import torch
+
+from torchfit import optimizers
+from torchfit.callbacks.callback import Callback
+from torchfit.callbacks.monitor import Monitor
+
+__all__ = ["LearningRateScheduler"]
+
+
+def require_optimizer(model, owner):
+    optimizer = getattr(model, "optimizer", None)
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise ValueError(
+            f"{owner} needs a compiled model with a torch.optim optimizer. Received: "
+            f"model.optimizer={optimizer!r}. Call model.compile(optimizer=...) before fit."
+        )
+    return optimizer
+
+
+def get_learning_rates(optimizer):
+    """The learning rate of every parameter group, as Python floats."""
+    # sync: only for a tensor learning rate (torch's capturable/fused options); once per epoch.
+    return [float(group["lr"]) for group in optimizer.param_groups]
+
+
+def get_learning_rate(optimizer):
+    """The learning rate of the first parameter group, as a Python float."""
+    return get_learning_rates(optimizer)[0]
+
+
+def check_settable(optimizer, owner):
+    """Raises ``TypeError`` when ``optimizer`` takes its learning rate from a schedule."""
+    if isinstance(optimizer, optimizers.Optimizer) and callable(optimizer.learning_rate):
+        raise TypeError(
+            f"{owner} cannot set the learning rate of this {type(optimizer).__name__} optimizer: "
+            f"its learning_rate is a schedule ({optimizer.learning_rate!r}), which sets the rate "
+            "before every step and would overwrite the callback's value. Create the optimizer "
+            "with a float learning_rate to use this callback, or keep the schedule and drop the "
+            "callback."
+        )
+
+
+def set_learning_rates(optimizer, values, owner="callback"):
+    """Writes ``values`` (one float, or one per parameter group) into ``optimizer``.
+
+    A torchfit optimizer with a float learning rate is set through ``optimizer.learning_rate``
+    when all groups get the same value; one driven by a schedule is refused (``TypeError``).
+    """
+    check_settable(optimizer, owner)
+    groups = optimizer.param_groups
+    values = [float(values)] * len(groups) if isinstance(values, numbers.Real) else list(values)
+    if isinstance(optimizer, optimizers.Optimizer) and len(set(values)) == 1:
+        optimizer.learning_rate = values[0]
+        return
+    for group, value in zip(groups, values):
+        if isinstance(group["lr"], torch.Tensor):
+            group["lr"].fill_(value)  # keep the tensor: fused/capturable steps hold on to it
+        else:
+            group["lr"] = value
+
+
+def _takes_lr(schedule):
+    """True for ``schedule(epoch, lr)``, False for ``schedule(epoch)``, None if unknown."""
+    try:
+        signature = inspect.signature(schedule)
+    except (TypeError, ValueError):  # some builtins and C extensions have no signature
+        return None
+    try:
+        signature.bind(0, 0.0)
+    except TypeError:
+        return False
+    return True
+
+
+def _is_torch_scheduler(schedule):
+    return isinstance(schedule, (torch.optim.lr_scheduler.LRScheduler,
+                                 torch.optim.lr_scheduler.ReduceLROnPlateau))
+
+
+class LearningRateScheduler(Callback):
+    """Sets the learning rate at the start of every epoch.
+
+    ``schedule`` is either
+
+    * a function ``schedule(epoch, lr) -> new_lr`` (or ``schedule(epoch) -> new_lr``), called at
+      ``on_epoch_begin`` with the 0-based epoch and the current learning rate, as in Keras; the
+      result is written into every parameter group. It must return a number (an ``int`` is
+      accepted and converted, where Keras insists on a float); anything else is a ``ValueError``.
+    * a ``torch.optim.lr_scheduler`` instance built on ``model.optimizer``: its ``step()`` is called
+      at ``on_epoch_end`` (the usual once-per-epoch torch pattern). A ``ReduceLROnPlateau``
+      scheduler is stepped with ``logs[monitor]``.
+
+    The learning rate is not written into the logs (tf.keras 2.x adds ``lr`` to them; torchfit
+    keeps logs read-only). With ``verbose=1`` each epoch prints
+    ``Epoch 00001: LearningRateScheduler setting learning rate to 0.001.``
+
+    Args:
+        schedule: a function of the epoch (and the learning rate), or a torch LR scheduler.
+        verbose: 1 prints the learning rate set at each epoch.
+        monitor: the log key a torch ``ReduceLROnPlateau`` steps on.
+
+    Example:
+        >>> def halve_every_10(epoch, lr):
+        ...     return lr * 0.5 if epoch and epoch % 10 == 0 else lr
+        >>> model.fit(x, y, epochs=30,
+        ...           callbacks=[LearningRateScheduler(halve_every_10)])        # doctest: +SKIP
+        >>> step = torch.optim.lr_scheduler.StepLR(model.optimizer, step_size=10, gamma=0.5)
+        >>> model.fit(x, y, epochs=30, callbacks=[LearningRateScheduler(step)])  # doctest: +SKIP
+    """
+
+    def __init__(self, schedule, verbose=0, monitor="val_loss"):
+        super().__init__()
+        if not (callable(schedule) or _is_torch_scheduler(schedule)):
+            raise TypeError(
+                "LearningRateScheduler: `schedule` must be a function schedule(epoch, lr) -> lr "
+                "(or schedule(epoch) -> lr) or a torch.optim.lr_scheduler instance. "
+                f"Received: schedule={schedule!r} of type {type(schedule).__name__}."
+            )
+        self.schedule = schedule
+        self.verbose = verbose
+        self._torch_scheduler = schedule if _is_torch_scheduler(schedule) else None
+        self._plateau = isinstance(schedule, torch.optim.lr_scheduler.ReduceLROnPlateau)
+        self._monitor = Monitor(
+            monitor, owner="LearningRateScheduler",
+            missing="LearningRateScheduler: the torch ReduceLROnPlateau scheduler steps on "
+                    "metric `{monitor}`, which is not available; the scheduler was not stepped. "
+                    "Available metrics are: {available}",
+        )
+        self._takes_lr = None if self._torch_scheduler is not None else _takes_lr(schedule)
+
+    def on_train_begin(self, logs=None):
+        optimizer = require_optimizer(self.model, "LearningRateScheduler")
+        if self._torch_scheduler is None:
+            check_settable(optimizer, "LearningRateScheduler")
+        elif self._torch_scheduler.optimizer is not optimizer:
+            raise ValueError(
+                f"LearningRateScheduler received a {type(self.schedule).__name__} built on "
+                "another optimizer than model.optimizer, so stepping it would not change the "
+                "learning rate used for training. Build the scheduler after compile, on "
+                "model.optimizer: e.g. torch.optim.lr_scheduler.StepLR(model.optimizer, ...)."
+            )
+
+    def on_epoch_begin(self, epoch, logs=None):
+        optimizer = self.model.optimizer
+        if self._torch_scheduler is not None:
+            if self.verbose > 0:
+                self._print(epoch, get_learning_rate(optimizer))
+            return
+        lr = self._call_schedule(epoch, get_learning_rate(optimizer))
+        set_learning_rates(optimizer, lr, owner="LearningRateScheduler")
+        if self.verbose > 0:
+            self._print(epoch, lr)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._torch_scheduler is None:
+            return
+        if self._plateau:
+            value = self._monitor.get(logs)
+            if value is not None:
+                self._torch_scheduler.step(value)
+        else:
+            self._torch_scheduler.step()
+
+    def _call_schedule(self, epoch, lr):
+        if self._takes_lr is None:  # no signature to inspect: Keras's try/except
+            try:
+                new_lr = self.schedule(epoch, lr)
+            except TypeError:
+                new_lr = self.schedule(epoch)
+        else:
+            new_lr = self.schedule(epoch, lr) if self._takes_lr else self.schedule(epoch)
+        if isinstance(new_lr, torch.Tensor) and new_lr.numel() == 1 and new_lr.is_floating_point():
+            new_lr = float(new_lr)  # sync: once per epoch, only for a schedule returning tensors
+        if not isinstance(new_lr, numbers.Real) or isinstance(new_lr, bool):
+            raise ValueError(
+                "The output of the `schedule` function should be a float. "
+                f"Received: {new_lr!r} of type {type(new_lr).__name__} for epoch {epoch} "
+                f"(learning rate {lr})."
+            )
+        if new_lr < 0:
+            raise ValueError(
+                f"The output of the `schedule` function must be >= 0. Received: {new_lr!r} for "
+                f"epoch {epoch}."
+            )
+        return float(new_lr)
+
+    @staticmethod
+    def _print(epoch, lr):
+        print(f"\nEpoch {epoch + 1:05d}: LearningRateScheduler setting learning rate to {lr}.",
+              flush=True)
+
+    def state_dict(self):
+        """The torch scheduler's ``state_dict()`` (empty for a function schedule)."""
+        if self._torch_scheduler is None:
+            return {}
+        return {"scheduler": self._torch_scheduler.state_dict()}
+
+    def load_state_dict(self, state_dict):
+        if self._torch_scheduler is not None and "scheduler" in state_dict:
+            self._torch_scheduler.load_state_dict(state_dict["scheduler"])

@@ -1,0 +1,218 @@
+"""ModelCheckpoint: save the model (or its weights) every epoch or every N batches."""
+
+import numbers
+import os
+import string
+
+from torchfit.callbacks.callback import Callback
+from torchfit.callbacks.monitor import Monitor
+from torchfit.trainer.logs import to_floats
+
+__all__ = ["ModelCheckpoint"]
+
+_SUFFIXES = (".pt", ".pth", ".h5", ".hdf5")
+
+
+def _check_save_freq(save_freq):
+    if save_freq == "epoch":
+        return save_freq
+    if isinstance(save_freq, numbers.Integral) and not isinstance(save_freq, bool) and save_freq > 0:
+        return int(save_freq)
+    raise ValueError(
+        "ModelCheckpoint: `save_freq` must be 'epoch' or a positive integer (a number of "
+        f"batches). Received: save_freq={save_freq!r}"
+    )
+
+
+def _check_filepath(filepath):
+    try:
+        filepath = os.fspath(filepath)
+    except TypeError:
+        raise TypeError(
+            "ModelCheckpoint: `filepath` must be a path (str or os.PathLike), e.g. "
+            f"'mymodel_{{epoch}}.pt'. Received: filepath={filepath!r}"
+        ) from None
+    try:
+        list(string.Formatter().parse(filepath))
+    except ValueError as err:
+        raise ValueError(
+            f'ModelCheckpoint: `filepath` is not a valid template: "{filepath}" ({err}). Write '
+            "fields as {epoch:02d} or {val_loss:.2f}, and a literal brace as {{ or }}."
+        ) from None
+    suffix = os.path.splitext(filepath)[1].lower()
+    if suffix not in _SUFFIXES:
+        raise ValueError(
+            f'ModelCheckpoint: cannot tell the file format from `filepath`="{filepath}". '
+            f"Received suffix: {suffix!r}. Expected one of: {', '.join(_SUFFIXES)} (.pt/.pth: "
+            "torch.save; .h5/.hdf5: HDF5), e.g. 'mymodel_{epoch}.pt'."
+        )
+    return filepath
+
+
+class ModelCheckpoint(Callback):
+    """Saves the model, or only its weights, at the end of every epoch or every N batches.
+
+    ``filepath`` is a template formatted with ``epoch`` (1-based), the logs, and with
+    ``save_freq=N`` also ``batch`` (1-based, within the epoch): ``"mymodel_{epoch}.pt"``,
+    ``"weights.{epoch:02d}-{val_loss:.2f}.h5"``. Its suffix picks the format: ``.pt``/``.pth``
+    (torch) or ``.h5``/``.hdf5`` (HDF5). ``save_weights_only=True`` writes
+    ``model.save_weights(path)``, otherwise ``model.save(path)`` (weights, optimizer state and
+    history); ``model.load_weights`` reads either. Files are written atomically (temporary file,
+    then rename), so an interrupted save never leaves a half-written checkpoint.
+
+    With ``save_best_only=True`` a file is written only when ``monitor`` improves on ``best``
+    (which starts at ``initial_value_threshold``, else ``inf``/``-inf``, and is kept across
+    ``fit`` calls as in Keras); ``best`` advances only after the file is written. A missing
+    ``monitor`` skips the save with a warning listing the available keys. With ``verbose=1``::
+
+        Epoch 00001: val_loss improved from inf to 0.21655, saving model to mymodel_1.h5
+        Epoch 00002: val_loss did not improve from 0.21655
+        Epoch 00003: saving model to mymodel_3.h5          (save_best_only=False)
+
+    ``save_freq=N`` saves after every N training batches, counted across epochs, with the
+    running batch logs; they are read from the device only when a file is written, so this
+    adds no per-step synchronisation.
+
+    Args:
+        filepath: the template of the file path.
+        monitor: the log key for ``save_best_only``.
+        verbose: 1 prints a line at every save decision.
+        save_best_only: save only when ``monitor`` improves.
+        save_weights_only: save the weights only (``save_weights``), not the full checkpoint.
+        mode: ``"auto"``, ``"min"`` or ``"max"``.
+        save_freq: ``"epoch"`` or a positive number of batches.
+        initial_value_threshold: the ``best`` to beat before the first save.
+
+    Raises:
+        ValueError: an unknown suffix, a malformed template, a bad ``save_freq`` or ``mode``;
+            at save time, a template naming a key that is not in the logs.
+
+    Example:
+        >>> checkpoint = ModelCheckpoint("mymodel_{epoch}.h5", save_best_only=True,
+        ...                              monitor="val_loss", verbose=1)
+        >>> model.fit(x, y, epochs=3, validation_split=0.2,
+        ...           callbacks=[checkpoint])                              # doctest: +SKIP
+    """
+
+    # Batch logs stay on the device: they are read (one sync) only when a batch save happens.
+    _lazy_batch_logs = True
+
+    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
+                 save_weights_only=False, mode="auto", save_freq="epoch",
+                 initial_value_threshold=None):
+        super().__init__()
+        self.filepath = _check_filepath(filepath)
+        self.save_freq = _check_save_freq(save_freq)
+        self._monitor = Monitor(
+            monitor, mode, 0, owner="ModelCheckpoint",
+            missing="Can save best model only with {monitor} available, skipping. "
+                    "Available metrics are: {available}",
+        )
+        if initial_value_threshold is not None and (
+                not isinstance(initial_value_threshold, numbers.Real)
+                or isinstance(initial_value_threshold, bool)):
+            raise ValueError(
+                "ModelCheckpoint: `initial_value_threshold` must be a number or None. "
+                f"Received: initial_value_threshold={initial_value_threshold!r}"
+            )
+        self.monitor = monitor
+        self.mode = mode
+        self.verbose = verbose
+        self.save_best_only = bool(save_best_only)
+        self.save_weights_only = bool(save_weights_only)
+        self.best = None if initial_value_threshold is None else float(initial_value_threshold)
+        self._current_epoch = 0
+        self._batches_seen_since_last_saving = 0
+        self._last_batch_seen = 0
+        # Hooks this instance never needs (for a dispatcher that honours instance opt-outs).
+        self._unused_hooks = frozenset({"on_train_batch_end"} if save_freq == "epoch" else ())
+
+    def on_train_begin(self, logs=None):
+        self._monitor.reset()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._current_epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq != "epoch" and self._should_save_on_batch(batch):
+            self._save_model(self._current_epoch, batch, to_floats(logs))  # sync: per save
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.save_freq == "epoch":
+            self._save_model(epoch, None, logs)
+
+    def _should_save_on_batch(self, batch):
+        if batch <= self._last_batch_seen:  # a new epoch (batches count from 0)
+            add_batches = batch + 1
+        else:
+            add_batches = batch - self._last_batch_seen
+        self._batches_seen_since_last_saving += add_batches
+        self._last_batch_seen = batch
+        if self._batches_seen_since_last_saving >= self.save_freq:
+            self._batches_seen_since_last_saving = 0
+            return True
+        return False
+
+    def _save_model(self, epoch, batch, logs):
+        logs = dict(logs or {})
+        filepath = self._get_file_path(epoch, batch, logs)
+        if not self.save_best_only:
+            if self.verbose > 0:
+                print(f"\nEpoch {epoch + 1:05d}: saving model to {filepath}", flush=True)
+            self._write(filepath)
+            return
+        current = self._monitor.get(logs)
+        if current is None:
+            return
+        self._monitor.resolve(self.model)
+        if self.best is None:
+            self.best = self._monitor.initial_best()
+        if self._monitor.is_improvement(current, self.best):
+            if self.verbose > 0:
+                print(f"\nEpoch {epoch + 1:05d}: {self.monitor} improved from {self.best:.5f} to "
+                      f"{current:.5f}, saving model to {filepath}", flush=True)
+            self._write(filepath)
+            self.best = current  # only once the file is safely written
+        elif self.verbose > 0:
+            print(f"\nEpoch {epoch + 1:05d}: {self.monitor} did not improve from {self.best:.5f}",
+                  flush=True)
+
+    def _get_file_path(self, epoch, batch, logs):
+        values = dict(logs)
+        values["epoch"] = epoch + 1
+        if batch is not None and "batch" not in logs:
+            values["batch"] = batch + 1
+        try:
+            return self.filepath.format(**values)
+        except KeyError as err:
+            reason = f"{err.args[0]!r} is not in logs; available keys: {', '.join(values)}"
+        except (IndexError, ValueError) as err:
+            reason = f"{err} (available keys: {', '.join(values)})"
+        raise ValueError(
+            f'Failed to format this callback filepath: "{self.filepath}". Reason: {reason}.'
+        )
+
+    def _write(self, filepath):
+        if os.path.isdir(filepath):
+            raise IsADirectoryError(
+                "Please specify a non-directory filepath for ModelCheckpoint. Filepath used is "
+                f"an existing directory: {filepath}"
+            )
+        if self.save_weights_only:
+            self.model.save_weights(filepath)
+        else:
+            self.model.save(filepath)
+
+    def state_dict(self):
+        """``best`` and the batch counters of ``save_freq=N``."""
+        return {
+            "best": self.best,
+            "batches_seen_since_last_saving": self._batches_seen_since_last_saving,
+            "last_batch_seen": self._last_batch_seen,
+        }
+
+    def load_state_dict(self, state_dict):
+        best = state_dict["best"]
+        self.best = None if best is None else float(best)
+        self._batches_seen_since_last_saving = int(state_dict["batches_seen_since_last_saving"])
+        self._last_batch_seen = int(state_dict["last_batch_seen"])

@@ -1,0 +1,166 @@
+"""ReduceLROnPlateau: lower the learning rate when a monitored metric stops improving."""
+
+import numbers
+import warnings
+
+import numpy as np
+
+from torchfit.callbacks.callback import Callback
+from torchfit.callbacks.learning_rate_scheduler import (
+    require_optimizer,
+    check_settable,
+    get_learning_rates,
+    set_learning_rates,
+)
+from torchfit.callbacks.monitor import Monitor
+from torchfit.utils.validation import check_kwargs
+
+__all__ = ["ReduceLROnPlateau"]
+
+
+def _check_int(name, value):
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
+        raise ValueError(
+            f"ReduceLROnPlateau: `{name}` must be an integer >= 0. Received: {name}={value!r}"
+        )
+    return int(value)
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiplies the learning rate by ``factor`` after ``patience`` epochs without improvement.
+
+    tf.keras 2.x rules, at each epoch end whose logs hold ``monitor``: during cooldown the
+    counter counts down and ``wait`` stays 0; an improvement over ``best`` by more than
+    ``min_delta`` updates ``best`` and resets ``wait``; otherwise, out of cooldown, ``wait`` grows
+    and when it reaches ``patience`` every parameter group whose learning rate is above
+    ``min_lr`` (compared in float32, as Keras's float32 variable did) gets
+    ``max(lr * factor, min_lr)``, then ``cooldown`` epochs of cooldown start.
+
+    The learning rate is read from and written to ``model.optimizer.param_groups`` (all groups),
+    so any ``torch.optim`` optimizer works; a torchfit optimizer whose learning rate is a schedule
+    is refused when training starts (``TypeError``). Unlike Keras, the callback does not add
+    ``lr`` to the shared logs (logs are read-only to callbacks).
+
+    With ``verbose=1`` a reduction prints
+    ``Epoch 00005: ReduceLROnPlateau reducing learning rate to 0.00010000000000000002.``
+
+    Args:
+        monitor: the log key to watch.
+        factor: the multiplier, ``0 <= factor < 1``.
+        patience: epochs without improvement before reducing.
+        verbose: 1 prints each reduction.
+        mode: ``"auto"``, ``"min"`` or ``"max"``.
+        min_delta: the smallest change that counts as an improvement.
+        cooldown: epochs to wait after a reduction before counting again.
+        min_lr: the lower bound of the learning rate.
+
+    Example:
+        >>> reduce_lr = ReduceLROnPlateau(monitor="val_loss", factor=0.2, patience=5,
+        ...                               min_lr=0.001)
+        >>> model.fit(x, y, validation_split=0.2, callbacks=[reduce_lr])  # doctest: +SKIP
+    """
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
+                 min_delta=1e-4, cooldown=0, min_lr=0, **kwargs):
+        super().__init__()
+        if "epsilon" in kwargs:  # tf.keras 2.x still accepted the old name
+            min_delta = kwargs.pop("epsilon")
+            warnings.warn("ReduceLROnPlateau: `epsilon` is deprecated, use `min_delta` instead.",
+                          DeprecationWarning, stacklevel=2)
+        check_kwargs("ReduceLROnPlateau", kwargs,
+                     ["monitor", "factor", "patience", "verbose", "mode", "min_delta",
+                      "cooldown", "min_lr"])
+        if not isinstance(factor, numbers.Real) or isinstance(factor, bool) or factor < 0:
+            raise ValueError(
+                f"ReduceLROnPlateau: `factor` must be a number in [0, 1). Received: factor={factor!r}"
+            )
+        if factor >= 1.0:
+            raise ValueError(
+                "ReduceLROnPlateau does not support a factor >= 1.0 (it would not reduce the "
+                f"learning rate). Received: factor={factor!r}. Use e.g. factor=0.1."
+            )
+        if not isinstance(min_lr, numbers.Real) or isinstance(min_lr, bool) or min_lr < 0:
+            raise ValueError(
+                f"ReduceLROnPlateau: `min_lr` must be a number >= 0. Received: min_lr={min_lr!r}"
+            )
+        self._monitor = Monitor(
+            monitor, mode, min_delta, owner="ReduceLROnPlateau",
+            missing="Learning rate reduction is conditioned on metric `{monitor}` which is not "
+                    "available. Available metrics are: {available}",
+        )
+        self.monitor = monitor
+        self.mode = mode
+        self.factor = float(factor)
+        self.patience = _check_int("patience", patience)
+        self.cooldown = _check_int("cooldown", cooldown)
+        self.min_delta = self._monitor.min_delta
+        self.min_lr = float(min_lr)
+        self.verbose = verbose
+        self._loaded = False  # a state from load_state_dict that the next fit must keep
+        self._reset()
+
+    def _reset(self):
+        self.best = None  # inf / -inf once the direction is known (first monitored epoch)
+        self.wait = 0
+        self.cooldown_counter = 0
+
+    def in_cooldown(self):
+        return self.cooldown_counter > 0
+
+    def on_train_begin(self, logs=None):
+        check_settable(require_optimizer(self.model, "ReduceLROnPlateau"), "ReduceLROnPlateau")
+        self._monitor.reset()
+        if self._loaded:  # loaded before this fit to resume it: keep, do not reset
+            self._loaded = False
+        else:
+            self._reset()
+
+    def on_train_end(self, logs=None):
+        self._loaded = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        current = self._monitor.get(logs)
+        if current is None:
+            return
+        self._monitor.resolve(self.model)
+        if self.best is None:
+            self.best = self._monitor.initial_best()
+        if self.in_cooldown():
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._monitor.is_improvement(current, self.best):
+            self.best = current
+            self.wait = 0
+        elif not self.in_cooldown():
+            self.wait += 1
+            if self.wait >= self.patience:
+                self._reduce(epoch)
+
+    def _reduce(self, epoch):
+        optimizer = self.model.optimizer
+        old = get_learning_rates(optimizer)
+        floor = np.float32(self.min_lr)
+        new = [max(lr * self.factor, self.min_lr) if np.float32(lr) > floor else lr for lr in old]
+        if new == old:  # every group is already at min_lr
+            return
+        set_learning_rates(optimizer, new, owner="ReduceLROnPlateau")
+        if self.verbose > 0:
+            changed = sorted({lr for lr, before in zip(new, old) if lr != before})
+            shown = changed[0] if len(changed) == 1 else changed
+            print(f"\nEpoch {epoch + 1:05d}: ReduceLROnPlateau reducing learning rate to {shown}.",
+                  flush=True)
+        self.cooldown_counter = self.cooldown
+        self.wait = 0
+
+    def state_dict(self):
+        """``best``, ``wait`` and ``cooldown_counter`` (the learning rate is in the optimizer)."""
+        return {"best": self.best, "wait": self.wait, "cooldown_counter": self.cooldown_counter}
+
+    def load_state_dict(self, state_dict):
+        """Restores ``state_dict()``, during a ``fit`` (``BackupAndRestore`` loads it in
+        ``on_train_begin``) or before one, which then continues from it instead of resetting."""
+        best = state_dict["best"]
+        self.best = None if best is None else float(best)
+        self.wait = int(state_dict["wait"])
+        self.cooldown_counter = int(state_dict["cooldown_counter"])
+        self._loaded = True
