@@ -1,5 +1,8 @@
+import json
 import os
 import pickle
+import shutil
+import signal
 import subprocess
 import sys
 
@@ -8,6 +11,8 @@ import pytest
 import torch
 from torch import nn
 
+import saving_kill_script
+import torchfit
 from torchfit import saving
 
 SUFFIXES = [".pt", ".pth", ".h5", ".hdf5"]
@@ -299,6 +304,7 @@ def test_checkpoint_round_trip_resumes_exactly(tmp_path, suffix):
     ckpt = saving.load_checkpoint(path)
     assert list(ckpt) == list(saving.CHECKPOINT_KEYS)
     assert ckpt["format"] == saving.CHECKPOINT_FORMAT
+    assert ckpt["version"] == torchfit.__version__
     assert_tree_equal(dict(ckpt["model"]), dict(module.state_dict()))
     assert_tree_equal(ckpt["optimizer"], optimizer.state_dict())
     assert_tree_equal(ckpt["training"], _training_state())
@@ -359,3 +365,385 @@ def test_checkpoint_names_the_value_it_cannot_save(tmp_path, net, suffix):
         saving.save_checkpoint(tmp_path / f"c{suffix}", net.state_dict(),
                                training_state={"best": np.float32(0.1)})
     assert os.listdir(tmp_path) == []
+
+
+def test_checkpoint_from_before_the_version_was_recorded(tmp_path, net):
+    import h5py
+
+    pt = tmp_path / "old.pt"
+    torch.save({"format": saving.CHECKPOINT_FORMAT, "model": net.state_dict(), "optimizer": None,
+                "training": {"epoch": 1}}, pt)
+    h5 = tmp_path / "old.h5"
+    saving.save_checkpoint(h5, net.state_dict(), training_state={"epoch": 1})
+    with h5py.File(h5, "r+") as f:
+        assert f.attrs["torchfit_version"] == torchfit.__version__
+        del f.attrs["torchfit_version"]
+    for path in (pt, h5):
+        ckpt = saving.load_checkpoint(path)
+        assert ckpt["version"] is None and ckpt["training"] == {"epoch": 1}
+        assert_tree_equal(dict(ckpt["model"]), dict(net.state_dict()))
+
+
+# ---------------------------------------------------------------------------------------------
+# Damaged files: a clear ValueError naming the path and the problem
+
+
+def _damaged(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    return path
+
+
+def _saved_bytes(tmp_path, suffix, legacy=False):
+    path = tmp_path / f"source{suffix}"
+    state = {"w": torch.randn(64, 32), "b": torch.randn(32)}
+    if legacy:
+        torch.save(state, path, _use_new_zipfile_serialization=False)
+    else:
+        saving.save_state_dict(state, path)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".h5"])
+def test_empty_file(tmp_path, suffix):
+    path = _damaged(tmp_path, f"empty{suffix}", b"")
+    with pytest.raises(ValueError, match=r"^Could not read weights from '.*empty\.(pt|h5)': the "
+                                         r"file is empty \(0 bytes\)\. Save, copy or download"):
+        saving.load_state_dict(path)
+    with pytest.raises(ValueError, match=r"^Could not read a checkpoint from '.*empty.*': the "
+                                         r"file is empty \(0 bytes\)"):
+        saving.load_checkpoint(path)
+
+
+@pytest.mark.parametrize("cut", [1, 10, 0.5, 0.99, -1])
+def test_truncated_pt(tmp_path, cut):
+    data = _saved_bytes(tmp_path, ".pt")
+    end = int(len(data) * cut) if isinstance(cut, float) else cut
+    path = _damaged(tmp_path, "cut.pt", data[:end])
+    with pytest.raises(ValueError, match=r"Could not read weights from '.*cut\.pt': the file is "
+                                         r"truncated or corrupt \(not a complete torch zip "
+                                         r"archive\): \w+(: |\. )"):
+        saving.load_state_dict(path)
+    with pytest.raises(ValueError, match=r"Could not read a checkpoint from .*truncated"):
+        saving.load_checkpoint(path)
+
+
+@pytest.mark.parametrize("cut", [10, 0.5, -1])
+def test_truncated_legacy_pt(tmp_path, cut):
+    data = _saved_bytes(tmp_path, ".pt", legacy=True)
+    end = int(len(data) * cut) if isinstance(cut, float) else cut
+    path = _damaged(tmp_path, "cut.pt", data[:end])
+    with pytest.raises(ValueError, match=r"Could not read weights from '.*cut\.pt': the file is "
+                                         r"truncated or corrupt \(legacy torch format\): "
+                                         r"(EOFError|RuntimeError: unexpected EOF)"):
+        saving.load_state_dict(path)
+
+
+def test_legacy_pt_still_loads(tmp_path):
+    path = _damaged(tmp_path, "legacy.pt", _saved_bytes(tmp_path, ".pt", legacy=True))
+    assert list(saving.load_state_dict(path)) == ["w", "b"]
+
+
+@pytest.mark.parametrize("content", [b"hello world, not weights\n" * 10, bytes(range(256)) * 4,
+                                     b'{"w": [1, 2, 3]}'])
+def test_garbage_pt(tmp_path, content):
+    path = _damaged(tmp_path, "garbage.pt", content)
+    with pytest.raises(ValueError, match=r"Could not read weights from '.*garbage\.pt': the file "
+                                         r"is not a torch\.save file: its \d+ bytes start with "
+                                         r"b.*, neither a zip archive nor the legacy torch header"):
+        saving.load_state_dict(path)
+
+
+@pytest.mark.parametrize("member", ["notes.txt", "archive/notes.txt"])
+def test_zip_that_is_not_a_torch_archive(tmp_path, member):
+    import zipfile
+
+    path = tmp_path / "other.pt"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(member, "not a checkpoint")
+    with pytest.raises(ValueError, match=r"'.*other\.pt': the file is corrupt \(torch cannot read "
+                                         r"its zip archive\): RuntimeError: "):
+        saving.load_state_dict(path)
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_pickled_payload_is_refused_not_reported_as_corrupt(tmp_path, monkeypatch, legacy):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "evil.pt"
+    torch.save({"w": torch.ones(1), "payload": _Evil()}, path,
+               _use_new_zipfile_serialization=not legacy)
+    for load in (saving.load_state_dict, saving.load_checkpoint):
+        with pytest.raises(pickle.UnpicklingError, match=r"Refused to load '.*evil\.pt'.*never "
+                                                         r"unpickles arbitrary objects.*"
+                                                         r"GLOBAL (posix|nt)\.system"):
+            load(path)
+    # A bare pickle (not torch.save's layout) is not even handed to the unpickler.
+    (tmp_path / "bare.pt").write_bytes(pickle.dumps(_Evil()))
+    with pytest.raises(ValueError, match="bare.pt': the file is not a torch.save file"):
+        saving.load_state_dict(tmp_path / "bare.pt")
+    assert not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize("cut", [8, 0.5, -1])
+def test_truncated_h5(tmp_path, cut):
+    data = _saved_bytes(tmp_path, ".h5")
+    end = int(len(data) * cut) if isinstance(cut, float) else cut
+    path = _damaged(tmp_path, "cut.h5", data[:end])
+    with pytest.raises(ValueError, match=r"Could not read weights from '.*cut\.h5': the file is "
+                                         r"truncated or corrupt \(HDF5 could not open it\): "
+                                         r"OSError: Unable to .*open file"):
+        saving.load_state_dict(path)
+    with pytest.raises(ValueError, match=r"Could not read a checkpoint from .*truncated"):
+        saving.load_checkpoint(path)
+
+
+def test_garbage_h5(tmp_path):
+    path = _damaged(tmp_path, "garbage.h5", b"hello world, not weights\n" * 10)
+    with pytest.raises(ValueError, match=r"Could not read weights from '.*garbage\.h5': not an "
+                                         r"HDF5 file \(its 250 bytes start with no HDF5 "
+                                         r"signature\)"):
+        saving.load_state_dict(path)
+
+
+def test_h5_with_damaged_data_inside(tmp_path):
+    import h5py
+
+    path = tmp_path / "w.h5"
+    with h5py.File(path, "w") as f:
+        dataset = f.create_dataset("w", data=np.arange(4096, dtype=np.float32), chunks=(4096,),
+                                   compression="gzip")
+        chunk = dataset.id.get_chunk_info(0)
+    data = bytearray(path.read_bytes())
+    data[chunk.byte_offset:chunk.byte_offset + chunk.size] = b"\xff" * chunk.size
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"Could not read weights from '.*w\.h5': the file is "
+                                         r"corrupt \(HDF5 could not read it\): OSError: "):
+        saving.load_state_dict(path)
+
+
+def test_h5_checkpoint_missing_a_group(tmp_path, net):
+    import h5py
+
+    path = tmp_path / "ckpt.h5"
+    saving.save_checkpoint(path, net.state_dict(), training_state={"epoch": 1})
+    with h5py.File(path, "r+") as f:
+        del f["training/tensors"]
+        del f["model"]
+    with pytest.raises(ValueError, match=r"Could not read weights from .*incomplete or not "
+                                         r"torchfit's: '/model' should be an HDF5 Group, found "
+                                         r"nothing"):
+        saving.load_state_dict(path)
+    with pytest.raises(ValueError, match=r"Could not read a checkpoint .*'/model' should be"):
+        saving.load_checkpoint(path)
+
+
+def test_h5_with_malformed_structure_json(tmp_path, net):
+    import h5py
+
+    path = tmp_path / "ckpt.h5"
+    saving.save_checkpoint(path, net.state_dict(), training_state={"epoch": 1})
+    with h5py.File(path, "r+") as f:
+        del f["training/structure"]
+        f["training/structure"] = '{"__nope__": 1}'
+    with pytest.raises(ValueError, match=r"'/training/structure' is not the JSON torchfit writes "
+                                         r"\(ValueError: Unknown marker '__nope__'"):
+        saving.load_checkpoint(path)
+
+
+def test_h5_non_numeric_dataset(tmp_path):
+    import h5py
+
+    path = tmp_path / "w.h5"
+    with h5py.File(path, "w") as f:
+        f["name"] = "a string, not a tensor"
+    with pytest.raises(ValueError, match=r"dataset '/name' holds object data, not numbers"):
+        saving.load_state_dict(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Untrusted .h5: nothing outside the file is read, nothing absurd is allocated
+
+SECRET = b"API_KEY=hunter2!"
+
+
+@pytest.fixture
+def outside(tmp_path):
+    """A secret file and another HDF5 file that a crafted .h5 might try to pull in."""
+    import h5py
+
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(SECRET)
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f["w"] = np.frombuffer(SECRET, dtype=np.uint8)
+    return secret, other
+
+
+def _evil_h5(path, build, fmt=saving.WEIGHTS_FORMAT):
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        if fmt is not None:
+            f.attrs["format"] = fmt
+        f["fine"] = np.ones(3, np.float32)
+        build(f, h5py)
+    return path
+
+
+def test_h5_external_link_is_refused(tmp_path, outside):
+    path = _evil_h5(tmp_path / "w.h5",
+                    lambda f, h5py: f.__setitem__("w", h5py.ExternalLink(str(outside[1]), "/w")))
+    with pytest.raises(ValueError, match=r"^Refused to read weights from '.*w\.h5': '/w' is an "
+                                         r"external link to '/w' in '.*other\.h5'\. torchfit "
+                                         r"reads only data stored inside the file itself"):
+        saving.load_state_dict(path)
+
+
+def test_h5_soft_link_is_refused(tmp_path):
+    path = _evil_h5(tmp_path / "w.h5", lambda f, h5py: f.__setitem__("w", h5py.SoftLink("/fine")))
+    with pytest.raises(ValueError, match=r"^Refused to read weights from '.*': '/w' is a soft "
+                                         r"link to '/fine'"):
+        saving.load_state_dict(path)
+
+
+def test_h5_checkpoint_linking_a_group_elsewhere_is_refused(tmp_path, net, outside):
+    import h5py
+
+    path = tmp_path / "ckpt.h5"
+    saving.save_checkpoint(path, net.state_dict(), training_state={"epoch": 1})
+    with h5py.File(path, "r+") as f:
+        del f["training"]
+        f["training"] = h5py.ExternalLink(str(outside[1]), "/")
+    with pytest.raises(ValueError, match=r"^Refused to read a checkpoint from '.*ckpt\.h5': "
+                                         r"'/training' is an external link"):
+        saving.load_checkpoint(path)
+
+
+def test_h5_external_storage_is_refused(tmp_path, outside):
+    secret = str(outside[0])
+    path = _evil_h5(tmp_path / "w.h5", lambda f, h5py: f.create_dataset(
+        "w", shape=(len(SECRET),), dtype="u1", external=[(secret, 0, len(SECRET))]))
+    with pytest.raises(ValueError, match=r"^Refused to read weights from '.*w\.h5': dataset '/w' "
+                                         r"keeps its data in external files \('.*secret\.txt'\)"):
+        saving.load_state_dict(path)
+
+
+def test_h5_virtual_dataset_is_refused(tmp_path, outside):
+    def build(f, h5py):
+        layout = h5py.VirtualLayout(shape=(len(SECRET),), dtype="u1")
+        layout[:] = h5py.VirtualSource(str(outside[1]), "w", shape=(len(SECRET),))
+        f.create_virtual_dataset("w", layout)
+
+    path = _evil_h5(tmp_path / "w.h5", build)
+    with pytest.raises(ValueError, match=r"^Refused to read weights from '.*w\.h5': dataset '/w' "
+                                         r"is a virtual dataset"):
+        saving.load_state_dict(path)
+
+
+def test_h5_shape_bomb_is_refused_before_allocating(tmp_path):
+    path = _evil_h5(tmp_path / "w.h5", lambda f, h5py: f.create_dataset(
+        "w", shape=(10**12,), dtype="f4", chunks=(2**20,), compression="gzip", fillvalue=0))
+    assert path.stat().st_size < 10_000  # declares 4 TB
+    with pytest.raises(ValueError, match=r"^Refused to read weights from '.*w\.h5': dataset '/w' "
+                                         r"declares shape \(1000000000000,\) of float32, "
+                                         r"4,000,000,000,000 bytes, in a [\d,]+-byte file\. No "
+                                         r"compression reaches 1000x"):
+        saving.load_state_dict(path)
+
+
+def test_h5_contiguous_dataset_larger_than_the_file(tmp_path):
+    path = _evil_h5(tmp_path / "w.h5", lambda f, h5py: f.create_dataset(
+        "w", shape=(10**9,), dtype="f8"))  # contiguous, never written: nothing allocated on disk
+    with pytest.raises(ValueError, match=r"^Could not read weights from '.*': the file is "
+                                         r"truncated or corrupt: dataset '/w' declares "
+                                         r"8,000,000,000 bytes"):
+        saving.load_state_dict(path)
+
+
+def test_h5_compressed_weights_within_the_bound_still_load(tmp_path):
+    import h5py
+
+    path = tmp_path / "w.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("zeros", data=np.zeros(2**18, np.float32), compression="gzip")
+    assert path.stat().st_size * 100 < 2**20  # compressed more than 100x
+    assert torch.equal(saving.load_state_dict(path)["zeros"], torch.zeros(2**18))
+
+
+# ---------------------------------------------------------------------------------------------
+# Crash safety: a child process SIGKILLs itself at several points of a save
+
+
+KILL_SCRIPT = os.path.join(os.path.dirname(__file__), "saving_kill_script.py")
+
+
+@pytest.fixture(scope="module")
+def killed_saves(tmp_path_factory):
+    """One child process imports torch once, then forks a writer per kill point and format."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(
+        [root, os.environ.get("PYTHONPATH", "")])}
+    paths = {(point, suffix): tmp_path_factory.mktemp(f"killed_{point}_{suffix[1:]}")
+             / f"weights{suffix}"
+             for suffix in (".pt", ".h5") for point in saving_kill_script.POINTS}
+    args = [str(arg) for (point, _), path in paths.items() for arg in (path, point)]
+    child = subprocess.run([sys.executable, KILL_SCRIPT, *args], env=env, capture_output=True,
+                           text=True, timeout=120)
+    assert child.returncode == 0, child.stderr
+    ends = json.loads(child.stdout)
+    return {key: (path, ends[f"{path} {key[0]}"], child.stderr) for key, path in paths.items()}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs POSIX fork and signals")
+@pytest.mark.parametrize("suffix", [".pt", ".h5"])
+@pytest.mark.parametrize("point", saving_kill_script.POINTS)
+def test_killed_save_leaves_the_old_or_the_new_file(killed_saves, tmp_path, point, suffix):
+    path, end, stderr = killed_saves[point, suffix]
+    assert end == signal.SIGKILL, stderr  # the writer died at `point`, not before, not after
+    old, new = saving_kill_script.make_state(1), saving_kill_script.make_state(2)
+
+    # The target is always complete: the old version, or the new one once os.replace ran.
+    assert_tree_equal(saving.load_state_dict(path), new if point == "replaced" else old)
+    left = sorted(set(os.listdir(path.parent)) - {path.name})
+    if point == "replaced":
+        assert left == []
+        return
+
+    # Before the rename, the dead writer's temp file stays: hidden, recognizable, never the target.
+    assert len(left) == 1 and left[0].startswith(f".{path.name}.tmp-"), left
+    temp = tmp_path / f"temp{suffix}"
+    shutil.copyfile(path.parent / left[0], temp)
+    if point == "created":
+        assert temp.stat().st_size == 0
+    elif point == "half" and suffix == ".pt":
+        with pytest.raises(ValueError, match="truncated or corrupt"):
+            saving.load_state_dict(temp)
+    elif point == "half":  # flushed HDF5: a valid file holding half the tensors
+        assert list(saving.load_state_dict(temp)) == ["layer0.weight", "layer1.weight"]
+    else:  # synced: the complete new version, just never renamed
+        assert_tree_equal(saving.load_state_dict(temp), new)
+
+    # The next successful save of the same target removes it: its writer is gone.
+    saving.save_state_dict(saving_kill_script.make_state(3), path)
+    assert os.listdir(path.parent) == [path.name]
+    assert_tree_equal(saving.load_state_dict(path), saving_kill_script.make_state(3))
+
+
+def test_stale_temp_cleanup_spares_live_writers_and_other_hosts(tmp_path):
+    path = tmp_path / "w.pt"
+    prefix = f".w.pt.tmp-{saving._HOST_TAG}"
+    names = {
+        "dead": f"{prefix}-99999999-0123abcd",  # above any pid_max: that process cannot exist
+        "live": f"{prefix}-{os.getppid()}-0123abcd",
+        "mine": f"{prefix}-{os.getpid()}-0123abcd",  # maybe a save in another thread
+        "other host": ".w.pt.tmp-ffffffff-99999999-0123abcd",
+        "other target": f".x.pt.tmp-{saving._HOST_TAG}-99999999-0123abcd",
+        "not ours": ".w.pt.tmp-something-else",
+    }
+    for name in names.values():
+        (tmp_path / name).touch()
+    saving.save_state_dict({"w": torch.ones(1)}, path)
+    expected = {"w.pt"} | set(names.values()) - {names["dead"]}
+    if os.name != "posix":
+        expected.add(names["dead"])
+    assert set(os.listdir(tmp_path)) == expected

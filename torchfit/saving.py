@@ -457,7 +457,8 @@ def _is_torch_read_error(err):
     if isinstance(err, RuntimeError):
         text = str(err)
         return any(marker in text for marker in (
-            "PytorchStreamReader", "unexpected EOF", "corrupt", "invalid load key"))
+            "PytorchStreamReader", "inline_container", "hasRecord", "unexpected EOF",
+            "corrupt", "invalid load key"))
     return False
 
 
@@ -483,12 +484,15 @@ def _unreadable(path, what, problem):
 
 
 def _unpickler_reason(err):
-    # torch's message is long; its "WeightsUnpickler error: Unsupported global: ..." line names
-    # the offending class, which is what the user needs.
-    for line in str(err).splitlines():
-        if "WeightsUnpickler error:" in line:
-            return " " + line.split("WeightsUnpickler error:", 1)[1].strip()
-    return ""
+    # torch wraps the unpickler's one-line verdict ("Unsupported global: GLOBAL __main__.Evil
+    # ...", "Trying to load unsupported GLOBAL posix.system whose module posix is blocked.") in
+    # paragraphs of advice; the verdict names the offending class, which is what the user needs.
+    text = str(err)
+    if "WeightsUnpickler error:" in text:
+        return " " + text.split("WeightsUnpickler error:", 1)[1].strip().splitlines()[0]
+    paragraphs = [part.strip() for part in text.split("\n\n") if part.strip()]
+    verdicts = [part for part in paragraphs[1:] if not part.startswith("Check the documentation")]
+    return " " + verdicts[0].splitlines()[0] if verdicts else ""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -96,16 +96,15 @@ class EarlyStopping(Callback):
         self._monitor.resolve(self.model)
         if self.best is None:
             self.best = self._monitor.initial_best()
-        if self.restore_best_weights and self.best_weights is None:
-            # If no epoch ever improves, the first monitored epoch's weights are the best.
+        self.wait += 1
+        improved = self._monitor.is_improvement(current, self.best)
+        if self.restore_best_weights and (improved or self.best_weights is None):
+            # Until an epoch improves (NaN never does), the first monitored one stands as best.
             self.best_weights = _snapshot(self.model._weights_module())
             self.best_epoch = epoch
-        self.wait += 1
-        if self._monitor.is_improvement(current, self.best):
+        if improved:
             self.best = current
             self.best_epoch = epoch
-            if self.restore_best_weights:
-                self.best_weights = _snapshot(self.model._weights_module())
             # Only restart waiting if we beat both the baseline and our previous best.
             if self._monitor.beats_baseline(current):
                 self.wait = 0

@@ -16,7 +16,8 @@ _SUFFIXES = (".pt", ".pth", ".h5", ".hdf5")
 def _check_save_freq(save_freq):
     if save_freq == "epoch":
         return save_freq
-    if isinstance(save_freq, numbers.Integral) and not isinstance(save_freq, bool) and save_freq > 0:
+    is_int = isinstance(save_freq, numbers.Integral) and not isinstance(save_freq, bool)
+    if is_int and save_freq > 0:
         return int(save_freq)
     raise ValueError(
         "ModelCheckpoint: `save_freq` must be 'epoch' or a positive integer (a number of "

@@ -107,7 +107,7 @@ class Monitor:
 
     @property
     def higher_is_better(self):
-        """True in ``max`` mode; for ``auto``, resolved on first use (without a model if need be)."""
+        """True in ``max`` mode; for ``auto``, resolved on first use (by name if no model)."""
         if self._higher_is_better is None:
             self.resolve(None)
         return self._higher_is_better

@@ -7,9 +7,9 @@ import numpy as np
 
 from torchfit.callbacks.callback import Callback
 from torchfit.callbacks.learning_rate_scheduler import (
-    require_optimizer,
     check_settable,
     get_learning_rates,
+    require_optimizer,
     set_learning_rates,
 )
 from torchfit.callbacks.monitor import Monitor
@@ -72,7 +72,8 @@ class ReduceLROnPlateau(Callback):
                       "cooldown", "min_lr"])
         if not isinstance(factor, numbers.Real) or isinstance(factor, bool) or factor < 0:
             raise ValueError(
-                f"ReduceLROnPlateau: `factor` must be a number in [0, 1). Received: factor={factor!r}"
+                "ReduceLROnPlateau: `factor` must be a number in [0, 1). "
+                f"Received: factor={factor!r}"
             )
         if factor >= 1.0:
             raise ValueError(

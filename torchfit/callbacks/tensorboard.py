@@ -13,7 +13,9 @@ __all__ = ["TensorBoard"]
 
 def _check_freq(name, value):
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"TensorBoard: `{name}` must be an integer >= 0. Received: {name}={value!r}")
+        raise ValueError(
+            f"TensorBoard: `{name}` must be an integer >= 0. Received: {name}={value!r}"
+        )
     return int(value)
 
 

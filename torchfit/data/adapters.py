@@ -29,12 +29,28 @@ __all__ = [
 ]
 
 
+# In-memory arrays move to an accelerator once when they take at most this fraction of its free
+# memory; larger ones stay in pinned host memory and go over batch by batch (non-blocking, with
+# the next batch prefetched on a side stream).
+DEVICE_RESIDENT_FRACTION = 0.25
+
+
+def fits_on_device(nbytes, device):
+    """Whether ``nbytes`` of data should live on ``device`` (always, for the CPU)."""
+    if device.type != "cuda":
+        return True
+    free, _ = torch.cuda.mem_get_info(device)
+    return nbytes <= DEVICE_RESIDENT_FRACTION * free
+
+
 class ArrayAdapter:
     """In-memory arrays (NumPy, torch, pandas, nests of those), moved to the device once.
 
     Batches are taken by index from the device-resident tensors: a slice (a view, no copy) when
     not shuffling, an ``index_select`` of a per-epoch ``randperm`` when shuffling. There is no
-    per-sample work and no ``DataLoader``; this is the same work a hand-written loop does.
+    per-sample work and no ``DataLoader``; this is the same work a hand-written loop does. Arrays
+    too large for the accelerator (``DEVICE_RESIDENT_FRACTION`` of its free memory) stay in pinned
+    host memory instead, and each batch is gathered there and copied without blocking.
 
     Args:
         x, y, sample_weight: nests of array-likes with a common first dimension.
@@ -50,7 +66,7 @@ class ArrayAdapter:
     infinite = False
 
     def __init__(self, x, y=None, sample_weight=None, batch_size=None, shuffle=False,
-                 class_weight=None, device="cpu"):
+                 class_weight=None, device="cpu", resident=None):
         device = torch.device(device)
         x = nest.map_structure(lambda v: utils.to_tensor(v, "x"), x)
         if y is not None:
@@ -68,9 +84,17 @@ class ArrayAdapter:
             weights = utils.class_weight_to_sample_weight(class_weight, y)
             sample_weight = weights if sample_weight is None else sample_weight * weights
         data = utils.pack_x_y_sample_weight(x, y, sample_weight)
-        self._data = nest.map_structure(lambda t: t.to(device), data)
+        if resident is None:
+            nbytes = sum(t.numel() * t.element_size() for t in nest.flatten(data))
+            resident = fits_on_device(nbytes, device)
+        self.on_device = resident
+        if resident:
+            self._data = nest.map_structure(lambda t: t.to(device), data)
+        else:  # pinned once, so every batch copies to the device without blocking the host
+            pin = device.type == "cuda"
+            self._data = nest.map_structure(lambda t: t.pin_memory() if pin else t, data)
         self._leaves_only = not any(nest.is_nested(part) for part in self._data)
-        self._device = device
+        self._device = device if resident else torch.device("cpu")
         self.batch_size = batch_size or 32
         self.shuffle = shuffle
         self.num_batches = math.ceil(self.num_samples / self.batch_size)
@@ -79,7 +103,7 @@ class ArrayAdapter:
         # dropout and the like never shift the order of the samples.
         self._generator = None
         if shuffle:
-            self._generator = torch.Generator(device=device)
+            self._generator = torch.Generator(device=self._device)
             self._generator.manual_seed(int(torch.empty((), dtype=torch.int64).random_()))
         self._pass_start_state = None
 
@@ -98,9 +122,10 @@ class ArrayAdapter:
         if self.shuffle:
             self._pass_start_state = self._generator.get_state()
             perm = torch.randperm(self.num_samples, device=self._device, generator=self._generator)
+            gather = _gather if self.on_device else _gather_pinned
             for start in range(0, self.num_samples, size):
                 ids = perm[start:start + size]
-                yield self._take(lambda t: t.index_select(0, ids))
+                yield self._take(lambda t: gather(t, ids))
         else:
             for start in range(0, self.num_samples, size):
                 yield self._take(lambda t: t[start:start + size])
@@ -118,6 +143,17 @@ class ArrayAdapter:
     def load_state_dict(self, state):
         if self._generator is not None and "generator" in state:
             self._generator.set_state(state["generator"])
+
+
+def _gather(tensor, ids):
+    return tensor.index_select(0, ids)
+
+
+def _gather_pinned(tensor, ids):
+    # Gathered into pinned memory (PyTorch caches pinned blocks), so the copy can be async.
+    out = torch.empty((len(ids),) + tuple(tensor.shape[1:]), dtype=tensor.dtype,
+                      pin_memory=tensor.is_pinned())
+    return torch.index_select(tensor, 0, ids, out=out)
 
 
 def standardize_batch(batch, source):

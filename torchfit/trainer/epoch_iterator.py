@@ -86,15 +86,21 @@ class EpochIterator:
             self.adapter.load_state_dict(state)
 
     def __iter__(self):
-        """One epoch of ``(step, batch)``."""
+        """One epoch of ``(step, batch)``; on CUDA, host batches are prefetched a step ahead."""
+        steps = self._steps()
+        if not self.adapter.on_device and self.device.type == "cuda":
+            return _prefetch(steps, self._prepare, self.device)
+        return ((step, self._prepare(batch)) for step, batch in steps)
+
+    def _steps(self):
+        """``(step, host or device batch)`` for one epoch, past the batches to skip."""
         skip, self._skip = self._skip, 0
         if self.steps_per_epoch is None:
             step = -1
             for step, batch in enumerate(self.adapter.batches()):
                 self._total_steps += 1
-                if step < skip:
-                    continue
-                yield step, self._prepare(batch)
+                if step >= skip:
+                    yield step, batch
             if step == -1:
                 self._out_of_data()
             return
@@ -103,7 +109,7 @@ class EpochIterator:
             if batch is None:
                 return
             if step >= skip:
-                yield step, self._prepare(batch)
+                yield step, batch
 
     def _next_batch(self):
         for attempt in range(2):
@@ -134,3 +140,27 @@ class EpochIterator:
             "`steps_per_epoch * epochs` batches.",
             stacklevel=3,
         )
+
+
+def _prefetch(steps, prepare, device):
+    """Copies batch ``i + 1`` to the device on a side stream while batch ``i`` is computed."""
+    stream = torch.cuda.Stream(device)
+    current = torch.cuda.current_stream(device)
+
+    def load(item):
+        step, batch = item
+        with torch.cuda.stream(stream):
+            return step, prepare(batch)
+
+    iter_steps = iter(steps)
+    first = next(iter_steps, None)
+    pending = load(first) if first is not None else None
+    while pending is not None:
+        current.wait_stream(stream)  # the copy of this batch is done before compute uses it
+        step, batch = pending
+        for tensor in nest.flatten(batch):
+            if isinstance(tensor, torch.Tensor):
+                tensor.record_stream(current)  # keep the side-stream memory until compute ends
+        following = next(iter_steps, None)
+        pending = load(following) if following is not None else None
+        yield step, batch
