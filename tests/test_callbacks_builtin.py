@@ -482,6 +482,7 @@ def test_tensorboard_batch_scalars_histograms_and_graph(tmp_path, blobs):
     assert set(train.Tags()["histograms"]) == {"0.weight", "0.bias", "2.weight", "2.bias"}
     assert [e.step for e in train.Histograms("0.weight")] == [0, 1]
     assert train.Tags()["graph"]
+    assert not (tmp_path / "validation").exists()  # no validation data, no validation writer
     assert callback.state_dict() == {"global_step": 8}
     assert TensorBoard._lazy_batch_logs
 

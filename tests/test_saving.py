@@ -439,6 +439,21 @@ def test_truncated_legacy_pt(tmp_path, cut):
         saving.load_state_dict(path)
 
 
+@pytest.mark.parametrize("legacy", [False, True])
+def test_every_cut_of_a_pt_file_is_reported_as_truncated(tmp_path, legacy):
+    # Cuts inside the legacy pickle can look like a refused global ("GLOBAL torch._ut."): every
+    # byte of its pickled part is tried, then a spread of cuts through the tensor data.
+    data = _saved_bytes(tmp_path, ".pt", legacy=legacy)
+    tensor_bytes = (64 * 32 + 32) * 4
+    cuts = [*range(1, len(data) - tensor_bytes, 1 if legacy else 11),
+            *range(len(data) - tensor_bytes, len(data), 97)]
+    path = tmp_path / "cut.pt"
+    for end in cuts:
+        path.write_bytes(data[:end])
+        with pytest.raises(ValueError, match="the file is truncated or corrupt"):
+            saving.load_state_dict(path)
+
+
 def test_legacy_pt_still_loads(tmp_path):
     path = _damaged(tmp_path, "legacy.pt", _saved_bytes(tmp_path, ".pt", legacy=True))
     assert list(saving.load_state_dict(path)) == ["w", "b"]
@@ -478,7 +493,7 @@ def test_pickled_payload_is_refused_not_reported_as_corrupt(tmp_path, monkeypatc
                                                          r"GLOBAL (posix|nt)\.system"):
             load(path)
     # A bare pickle (not torch.save's layout) is not even handed to the unpickler.
-    (tmp_path / "bare.pt").write_bytes(pickle.dumps(_Evil()))
+    (tmp_path / "bare.pt").write_bytes(pickle.dumps(_Evil(), protocol=2))
     with pytest.raises(ValueError, match="bare.pt': the file is not a torch.save file"):
         saving.load_state_dict(tmp_path / "bare.pt")
     assert not (tmp_path / "pwned").exists()
@@ -495,6 +510,22 @@ def test_truncated_h5(tmp_path, cut):
         saving.load_state_dict(path)
     with pytest.raises(ValueError, match=r"Could not read a checkpoint from .*truncated"):
         saving.load_checkpoint(path)
+
+
+@pytest.mark.parametrize("kind", ["weights", "checkpoint"])
+def test_every_cut_of_an_h5_file_is_reported(tmp_path, net, kind):
+    path = tmp_path / "source.h5"
+    if kind == "weights":
+        saving.save_state_dict(net.state_dict(), path)
+    else:
+        saving.save_checkpoint(path, net.state_dict(), {"state": {}, "param_groups": []},
+                               {"epoch": 1, "rng": torch.get_rng_state()})
+    data = path.read_bytes()
+    for end in range(1, len(data), 37):
+        path.write_bytes(data[:end])
+        with pytest.raises(ValueError, match="Could not read .*: (the file is truncated or "
+                                             "corrupt|not an HDF5 file)"):
+            saving.load_checkpoint(path) if kind == "checkpoint" else saving.load_state_dict(path)
 
 
 def test_garbage_h5(tmp_path):

@@ -49,8 +49,9 @@ itself otherwise) is refused before anything is allocated.
 
 Temporary files
 ---------------
-`atomic_write` writes to `.<name>.tmp-<host>-<pid>-<random>` next to the target: a hidden name that
-never matches the target's suffix, so nothing that loads or globs `*.pt` ever sees one. A process
+`atomic_write` writes to `.<name>.tmp-<host>-<pid>-<random>` next to the target (`<host>`: 8 hex
+digits hashed from the host name): a hidden name that never ends in the target's suffix, so nothing
+that loads the target or globs `*.pt` ever sees one. A process
 killed mid-save leaves its temp file behind; the next successful save of the same target on the
 same host removes the temp files of that target whose writing process is gone (POSIX only; on
 other platforms, and for other hosts sharing the folder, they are left for the user to delete).
@@ -63,8 +64,10 @@ import hashlib
 import json
 import os
 import pickle
+import pickletools
 import secrets
 import socket
+import struct
 import urllib.parse
 import zipfile
 from collections import OrderedDict
@@ -394,7 +397,7 @@ def _torch_load(path, map_location, what):
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         problem = _pt_problem(path, err)
-        if problem is not None:  # not a torch file at all: nothing was refused
+        if problem is not None:  # damaged, or not a torch file: nothing was refused
             raise _unreadable(path, what, problem) from err
         raise pickle.UnpicklingError(
             f"Refused to load {os.fspath(path)!r}: it contains objects other than tensors and "
@@ -440,17 +443,32 @@ def _pt_problem(path, err):
             return f"the file is corrupt (torch cannot read its zip archive): {_describe(err)}"
         return None
     if any(header in head for header in _LEGACY_HEADERS) or _LEGACY_START.startswith(head):
-        if _is_torch_read_error(err):
+        # A cut inside a pickle can surface as a refusal ("Unsupported global: GLOBAL torch._ut."),
+        # so a refusal counts only if the pickles themselves are complete.
+        if _is_torch_read_error(err) or not _legacy_pickles_complete(path):
             return f"the file is truncated or corrupt (legacy torch format): {_describe(err)}"
         return None
     return (f"the file is not a torch.save file: its {size} bytes start with {head[:8]!r}, "
             f"neither a zip archive nor the legacy torch header")
 
 
+def _legacy_pickles_complete(path):
+    """Whether the four pickles that open a legacy torch file (magic number, protocol, system
+    info, the object) are complete. pickletools only decodes opcodes: it builds no object."""
+    with open(path, "rb") as f:
+        try:
+            for _ in range(4):
+                for _ in pickletools.genops(f):
+                    pass
+        except Exception:  # ValueError: "pickle exhausted before seeing STOP", bad opcodes
+            return False
+    return True
+
+
 def _is_torch_read_error(err):
     # What torch.load raises on damaged bytes (measured, torch 2.x): EOFError, KeyError and
     # OSError(EINVAL) from the pickle and zip readers, and RuntimeErrors that say so.
-    if isinstance(err, (EOFError, KeyError, IndexError, zipfile.BadZipFile)):
+    if isinstance(err, (EOFError, KeyError, IndexError, struct.error, zipfile.BadZipFile)):
         return True
     if isinstance(err, OSError):
         return not isinstance(err, (PermissionError, FileNotFoundError, IsADirectoryError))

@@ -19,6 +19,10 @@ _ALIASES = {"on_train_batch_begin": "on_batch_begin", "on_train_batch_end": "on_
 
 
 def _overrides(callback, hook):
+    # A callback may declare hooks its configuration leaves idle (ModelCheckpoint saving per
+    # epoch has nothing to do per batch): they are not called at all.
+    if hook in getattr(callback, "_unused_hooks", ()):
+        return False
     cls = type(callback)
     names = (hook, _ALIASES[hook]) if hook in _ALIASES else (hook,)
     return any(getattr(cls, name) is not getattr(Callback, name) for name in names)

@@ -57,9 +57,10 @@ class TensorBoard(Callback):
     not an error); it defaults to False, unlike Keras, because tracing runs the model once more
     and fails on data-dependent control flow.
 
-    The writers are opened at the start of ``fit``, flushed at each epoch end and closed at its
-    end. ``tensorboard`` is imported only then: importing torchfit never imports it, and
-    TensorFlow is never needed.
+    Each writer is opened when it first has something to write (so ``validation`` appears only
+    with validation data), flushed at each epoch end and closed at the end of ``fit``.
+    ``tensorboard`` is imported only then: importing torchfit never imports it, and TensorFlow is
+    never needed.
 
     Args:
         log_dir: the folder of the event files.
@@ -109,11 +110,13 @@ class TensorBoard(Callback):
         self._unused_hooks = frozenset(() if self._batch_every else {"on_train_batch_end"})
 
     # ------------------------------------------------------------------ writers
-    def _open_writers(self):
-        from torch.utils.tensorboard import SummaryWriter  # lazy: only when training with it
+    def _writer(self, name):
+        """The writer of ``log_dir/<name>``, created on first use (as Keras does)."""
+        if name not in self._writers:
+            from torch.utils.tensorboard import SummaryWriter  # lazy: only when writing
 
-        for name in ("train", "validation"):
             self._writers[name] = SummaryWriter(log_dir=os.path.join(self.log_dir, name))
+        return self._writers[name]
 
     def _close_writers(self):
         for writer in self._writers.values():
@@ -123,7 +126,6 @@ class TensorBoard(Callback):
     # ------------------------------------------------------------------ hooks
     def on_train_begin(self, logs=None):
         self._close_writers()  # a previous fit that raised may have left them open
-        self._open_writers()
         if self.write_graph and not self._graph_written:
             self._graph_hook = self.model._weights_module().register_forward_pre_hook(
                 self._capture_inputs, with_kwargs=True)
@@ -131,19 +133,19 @@ class TensorBoard(Callback):
     def on_train_batch_end(self, batch, logs=None):
         self.global_step += 1
         if self._batch_every and self.global_step % self._batch_every == 0 and logs is not None:
-            writer = self._writers["train"]
+            writer = self._writer("train")
             for name, value in to_floats(logs).items():  # sync: once per written batch
                 if isinstance(value, numbers.Real):
                     writer.add_scalar(f"batch_{name}", value, self.global_step)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        train, validation = self._writers["train"], self._writers["validation"]
+        train = self._writer("train")
         for name, value in logs.items():
             if not isinstance(value, numbers.Real):
                 continue
             if name.startswith("val_"):
-                validation.add_scalar(f"epoch_{name[4:]}", value, epoch)
+                self._writer("validation").add_scalar(f"epoch_{name[4:]}", value, epoch)
             else:
                 train.add_scalar(f"epoch_{name}", value, epoch)
         optimizer = getattr(self.model, "optimizer", None)
@@ -162,7 +164,7 @@ class TensorBoard(Callback):
 
     # ------------------------------------------------------------------ histograms and graph
     def _write_histograms(self, epoch):
-        writer = self._writers["train"]
+        writer = self._writer("train")
         for name, param in self.model._weights_module().named_parameters():
             # sync: copies each parameter to the host, every histogram_freq epochs only
             writer.add_histogram(name, param.detach(), epoch)
@@ -193,7 +195,7 @@ class TensorBoard(Callback):
             module.eval()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.trace's notice
-                self._writers["train"].add_graph(module, args)
+                self._writer("train").add_graph(module, args)
         except Exception as err:  # tracing fails on some modules; the graph is optional
             warnings.warn(f"TensorBoard(write_graph=True) could not trace the model, so no graph "
                           f"was written: {type(err).__name__}: {err}", UserWarning, stacklevel=2)
