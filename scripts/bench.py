@@ -342,6 +342,7 @@ def measure_memory(keys, args):
         command = [sys.executable, os.path.abspath(__file__), "--only", key, "--memory",
                    "--epochs", str(args.epochs), "--tiles", str(args.tiles),
                    "--b-tiles", str(args.b_tiles), "--val-size", str(args.val_size)]
+        command += ["--threads", str(args.threads)] if args.threads else []
         proc = subprocess.run(command, capture_output=True, text=True)
         found = re.findall(r"^peak_rss_mib=([\d.]+)$", proc.stdout, re.MULTILINE)
         if proc.returncode or not found:
@@ -442,7 +443,7 @@ def _median(times):
     return statistics.median(times) if times else None
 
 
-def workload_lines(name, title, table, selected, results, peaks, accuracy_floor_key):
+def workload_lines(name, title, table, selected, results, peaks, accuracy_floor_key, quick):
     steady, first, accuracy, notes, skipped = results
     floor_key = table[0]
     floor = _median(steady.get(floor_key, []))
@@ -470,7 +471,9 @@ def workload_lines(name, title, table, selected, results, peaks, accuracy_floor_
         reference = accuracy.get(accuracy_floor_key)
         if reference is not None and abs(accuracy[key] - reference) > 0.02:
             tail.append(f"WARNING: {label} reached val accuracy {accuracy[key]:.4f}, more than "
-                        f"0.02 away from the minimal loop's {reference:.4f}.")
+                        f"0.02 away from the minimal loop's {reference:.4f}"
+                        + (" (with --quick's few samples and epochs, seeds alone can do that)."
+                           if quick else "."))
         if key in notes:
             tail.append(f"Note on {selected[key].label}: {notes[key]}")
     return lines + ([""] + tail if tail else [])
@@ -522,7 +525,8 @@ def report(args, data_a, data_b, selected, results, peaks, inference, imports):
     }
     for name in wanted:
         lines += workload_lines(name, titles[name], TABLES[name], selected, results, peaks,
-                                accuracy_floor_key=TABLES["A" if name == "C" else name][0])
+                                accuracy_floor_key=TABLES["A" if name == "C" else name][0],
+                                quick=args.quick)
         if name == "B" and first.get("B:torchfit-jit"):
             jit_first = statistics.median(first["B:torchfit-jit"])
             jit_steady = _median(steady["B:torchfit-jit"])
@@ -593,6 +597,9 @@ def parse_args():
     parser.add_argument("--import-repeats", type=int,
                         help="fresh interpreters per import time (default 3; --quick: 1)")
     parser.add_argument("--workloads", default="A,B,C", help="which workloads (default A,B,C)")
+    parser.add_argument("--threads", type=int,
+                        help="torch.set_num_threads(N) first (default: torch's choice; 1 gives "
+                             "steadier numbers on a busy machine)")
     parser.add_argument("--no-peers", action="store_true", help="skip Keras, Lightning, Poutyne")
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: 1 round, 2 epochs, small sizes")
@@ -623,6 +630,8 @@ def parse_args():
 
 def main():
     args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     needs_a = args.workloads & {"A", "C"}
     data_a = load(args.tiles, args.val_size, image=False) if needs_a else None

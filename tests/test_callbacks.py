@@ -94,3 +94,35 @@ def test_callbacks_must_be_callback_instances(blobs):
     x, y = blobs
     with pytest.raises(TypeError, match="must be a list of torchfit.callbacks.Callback"):
         compiled_model().fit(x, y, callbacks=[print], verbose=0)
+
+
+def test_a_schedule_sets_the_lr_of_step_s_before_on_train_batch_begin(blobs):
+    x, y = blobs
+    schedule = torchfit.schedules.PiecewiseConstantDecay([2, 5], [0.1, 0.05, 0.01])
+    seen = []
+
+    class RecordLR(torchfit.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            seen.append(self.model.optimizer.param_groups[0]["lr"])
+
+    model = compiled_model(optimizer=torchfit.optimizers.SGD(learning_rate=schedule))
+    model.fit(x, y, batch_size=16, epochs=2, callbacks=[RecordLR()], verbose=0)
+    assert seen == [schedule(step) for step in range(8)]
+
+
+def test_params_and_loss_history_example(blobs):
+    import os
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "examples"))
+    from callbacks import LossHistory
+
+    x, y = blobs
+    history = LossHistory()
+    model = compiled_model()
+    model.fit(x, y, batch_size=16, epochs=2, callbacks=[history], verbose=0)
+    assert history.params == {"verbose": 0, "epochs": 2, "steps": 4}
+    assert len(history.losses) == 8 and all(isinstance(v, float) for v in history.losses)
+    # The last batch of each epoch carries the epoch's running loss, as History records it.
+    assert history.losses[3] == pytest.approx(model.history.history["loss"][0])
+    assert history.losses[7] == pytest.approx(model.history.history["loss"][1])

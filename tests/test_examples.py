@@ -76,3 +76,16 @@ def test_datasets_example_trains_from_dataloaders():
     assert history.params["steps"] == 63 and result["sparse_categorical_accuracy"] > 0.8
     assert len(with_validation.history["val_loss"]) == 2
     assert weighted.history["loss"][-1] < weighted.history["loss"][0]
+
+
+def test_callbacks_example(tmp_path, capsys):
+    import callbacks
+
+    results = callbacks.main(str(tmp_path), epochs=20, verbose=2)
+    out = capsys.readouterr().out
+    stopped = len(results["early_stopping"].epoch)
+    assert stopped < 20 and f"Epoch {stopped:05d}: early stopping" in out
+    assert "val_loss improved from inf to" in out and "saving model to" in out
+    assert results["checkpoints"] and all(f.endswith(".h5") for f in results["checkpoints"])
+    assert len(results["loss_history"].losses) == 79  # 5,000 samples / 64
+    assert results["tensorboard_runs"] == ["train", "validation"]
