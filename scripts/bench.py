@@ -1,4 +1,4 @@
-"""torchfit against hand-written PyTorch loops and peer trainers, measured interleaved in one process.
+"""torchfit against hand-written PyTorch loops and peer trainers, interleaved in one process.
 
 Workload A (the guide's MLP): 784-64-64-10 logits, cross-entropy from logits, RMSprop(1e-3),
 accuracy metric, 50,000 training samples (the bundled MNIST sample tiled 10x), batch 64,
@@ -16,8 +16,8 @@ Contenders, run round-robin so that machine noise hits all of them alike:
 - ``minimal loop``: the floor of A and B. Tensors built once, ``randperm`` + index per batch, loss
   and accuracy summed on the device, one sync per epoch.
 - ``DataLoader loop``: the same loop over ``DataLoader(TensorDataset(...))`` (A, and C's floor).
-- ``torchfit verbose=0`` / ``verbose=1 (pipe)`` / ``verbose=1 (tty)``: ``model.fit`` silent, with the
-  progress bar written to a pipe-like stream, and to a terminal-like stream (redrawn at 10 Hz).
+- ``torchfit verbose=0`` / ``verbose=1 (pipe)`` / ``verbose=1 (tty)``: ``model.fit`` silent, with
+  the progress bar written to a pipe-like stream, and to a terminal-like stream (redrawn at 10 Hz).
 - ``torchfit jit_compile=True`` (B): ``torch.compile`` (inductor) of the forward, with a cold
   inductor cache; it runs in the first ``--jit-rounds`` rounds only (compiling takes tens of
   seconds on a small CPU), and its first epoch (compile + one epoch) is reported separately.
@@ -110,9 +110,11 @@ def load(tiles, val_size, image):
     """
     package = importlib.util.find_spec("torchfit").submodule_search_locations[0]
     with np.load(os.path.join(package, "datasets", "data", "mnist-5k.npz")) as f:
-        x_train, y_train, x_test, y_test = (f[k] for k in ("x_train", "y_train", "x_test", "y_test"))
+        x_train, y_train, x_test, y_test = (f[k] for k in ("x_train", "y_train", "x_test",
+                                                           "y_test"))
     shape = (-1, 1, 28, 28) if image else (-1, 784)
-    x_train = np.tile(x_train.reshape(shape).astype("float32") / 255, (tiles,) + (1,) * (len(shape) - 1))
+    x_train = x_train.reshape(shape).astype("float32") / 255
+    x_train = np.tile(x_train, (tiles,) + (1,) * (x_train.ndim - 1))
     y_train = np.tile(y_train.astype("int64"), tiles)
     x_test = x_test[:val_size].reshape(shape).astype("float32") / 255
     return x_train, y_train, x_test, y_test[:val_size].astype("int64")
@@ -239,7 +241,12 @@ def torchfit_epochs(workload, data, epochs, verbose=0, stream=None, loader=False
 
 # ---------------------------------------------------------------- peers (workload A)
 def peer_epochs(key, data, epochs):
-    times, accuracy = bench_peers.PEERS[key][2](data, epochs, mlp)
+    try:
+        times, accuracy = bench_peers.PEERS[key][2](data, epochs, mlp)
+    except bench_peers.PeerMissing:
+        raise
+    except Exception as error:  # an optional peer that breaks (e.g. a version clash) is skipped
+        raise bench_peers.PeerMissing(f"failed: {type(error).__name__}: {error}") from error
     return Run(times, accuracy)
 
 
@@ -289,8 +296,16 @@ def _torch_state():
             torch.are_deterministic_algorithms_enabled(), torch.get_float32_matmul_precision())
 
 
+class Results(NamedTuple):  # per contender key
+    steady: dict  # epoch times, first epoch of each run dropped
+    first: dict  # first-epoch times, one per run
+    accuracy: dict  # final validation accuracy of the last run
+    notes: dict  # something to say about a run (jit fallback, torch state changed)
+    skipped: dict  # why a contender did not run
+
+
 def measure(selected, rounds):
-    """Runs the contenders round-robin; returns per key its steady-state and first-epoch times."""
+    """Runs the contenders round-robin, the order rotated each round."""
     steady = {key: [] for key in selected}
     first = {key: [] for key in selected}
     accuracy, notes, skipped = {}, {}, {}
@@ -327,12 +342,23 @@ def measure(selected, rounds):
             if run.note:
                 notes[key] = run.note
         print(f"round {round_index + 1}/{rounds} done", file=sys.stderr)
-    return steady, first, accuracy, notes, skipped
+    return Results(steady, first, accuracy, notes, skipped)
 
 
 # ---------------------------------------------------------------- memory (fresh processes)
 def peak_rss_mib():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    """Peak resident memory of this process, MiB.
+
+    ``VmHWM`` from /proc on Linux: it belongs to the address space, which ``exec`` replaces,
+    whereas ``ru_maxrss`` survives fork+exec and would report the (larger) parent's peak for a
+    child started by ``measure_memory``. ``ru_maxrss`` elsewhere (KiB on Linux, bytes on macOS).
+    """
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return maxrss / 2**20 if sys.platform == "darwin" else maxrss / 1024
 
 
 def measure_memory(keys, args):
@@ -415,10 +441,12 @@ def import_time_ms(module, env=None, own_prefix=None):
     return total / 1000, own / 1000
 
 
-def import_times(repeats):
+def import_times(repeats, peers=True):
     """Min over ``repeats`` fresh interpreters of each framework's import time (ms)."""
     out = {}
     for label, (module, env) in IMPORTS.items():
+        if module != "torchfit" and not peers:
+            continue
         if not bench_peers.available(module):
             out[label] = None
             continue
@@ -444,7 +472,7 @@ def _median(times):
 
 
 def workload_lines(name, title, table, selected, results, peaks, accuracy_floor_key, quick):
-    steady, first, accuracy, notes, skipped = results
+    steady, _, accuracy, notes, skipped = results
     floor_key = table[0]
     floor = _median(steady.get(floor_key, []))
     memory = bool(peaks)
@@ -487,11 +515,14 @@ def ratio(steady, key, floor_key):
 def target_lines(steady):
     """The CPU targets, PASS/FAIL from this run's medians."""
     checks = [
-        ("torchfit ≤ 1.05× the minimal loop on A", ratio(steady, "A:torchfit", "A:raw"), "≤", 1.05),
-        ("torchfit ≤ 1.05× the minimal loop on B", ratio(steady, "B:torchfit", "B:raw"), "≤", 1.05),
+        ("torchfit ≤ 1.05× the minimal loop on A",
+         ratio(steady, "A:torchfit", "A:raw"), "≤", 1.05),
+        ("torchfit ≤ 1.05× the minimal loop on B",
+         ratio(steady, "B:torchfit", "B:raw"), "≤", 1.05),
         ("torchfit ≤ 1.10× the DataLoader loop on C",
          ratio(steady, "C:torchfit", "A:dataloader"), "≤", 1.10),
-        ("torchfit ≥ 3× faster than Keras 3 on A", ratio(steady, "A:keras", "A:torchfit"), "≥", 3),
+        ("torchfit ≥ 3× faster than Keras 3 on A",
+         ratio(steady, "A:keras", "A:torchfit"), "≥", 3),
         ("torchfit ≥ 3× faster than Lightning on A",
          ratio(steady, "A:lightning", "A:torchfit"), "≥", 3),
     ]
@@ -506,7 +537,7 @@ def target_lines(steady):
 
 
 def report(args, data_a, data_b, selected, results, peaks, inference, imports):
-    steady, first, *_ = results
+    steady, first = results.steady, results.first
     wanted = [w for w in "ABC" if w in args.workloads]
     lines = [f"Machine: {machine()}", "",
              f"{args.epochs} epochs per run x {args.rounds} rounds, round-robin, first epoch of "
@@ -538,7 +569,7 @@ def report(args, data_a, data_b, selected, results, peaks, inference, imports):
                           f"{jit_first - jit_steady:.1f} s."]
         lines.append("")
     if peaks:
-        lines += ["Peak MiB: peak RSS (`ru_maxrss`) of a fresh process that imports only what "
+        lines += ["Peak MiB: peak RSS (`VmHWM`) of a fresh process that imports only what "
                   "the contender needs, loads the data and runs it once "
                   "(`bench.py --only KEY --memory`).", ""]
     if inference:
@@ -591,7 +622,8 @@ def parse_args():
     parser.add_argument("--b-tiles", type=int,
                         help="copies of the 5k sample for B (default 2 = 10k; --quick: 1)")
     parser.add_argument("--val-size", type=int,
-                        help="validation images, from the 10k test set (default 10000; --quick: 2000)")
+                        help="validation images, from the 10k test set "
+                             "(default 10000; --quick: 2000)")
     parser.add_argument("--jit-rounds", type=int, default=1,
                         help="rounds that run B's jit_compile=True contender (default 1)")
     parser.add_argument("--import-repeats", type=int,
@@ -648,11 +680,13 @@ def main():
     if args.only and args.memory:  # the child of measure_memory: report and stop
         print(f"peak_rss_mib={peak_rss_mib():.1f}")
         return
-    peaks = measure_memory([k for k in keys if k not in results[4]], args) if args.memory else {}
+    peaks = {}
+    if args.memory:
+        peaks = measure_memory([key for key in keys if key not in results.skipped], args)
     inference = None
     if "A" in args.workloads and not args.only:
-        inference = inference_times(data_a, repeats=max(5, args.rounds * 2) if not args.quick else 2)
-    imports = import_times(args.import_repeats) if not args.only else None
+        inference = inference_times(data_a, repeats=2 if args.quick else max(5, args.rounds * 2))
+    imports = import_times(args.import_repeats, peers=not args.no_peers) if not args.only else None
     text = report(args, data_a, data_b, selected, results, peaks, inference, imports)
     print(text)
     if args.markdown:

@@ -1,9 +1,17 @@
 """Tiny fixtures shared by the tests (imported as `helpers`; tests/ is on sys.path)."""
 
+import os
+import sys
+
 import numpy as np
 import torch
 
 import torchfit
+
+# The examples are importable by the tests (they port the guide, and the tests run them).
+EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "examples")
+if EXAMPLES not in sys.path:
+    sys.path.insert(0, EXAMPLES)
 
 
 def blobs():

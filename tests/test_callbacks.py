@@ -111,11 +111,7 @@ def test_a_schedule_sets_the_lr_of_step_s_before_on_train_batch_begin(blobs):
 
 
 def test_params_and_loss_history_example(blobs):
-    import os
-    import sys
-
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "examples"))
-    from callbacks import LossHistory
+    from callbacks import LossHistory  # examples/callbacks.py
 
     x, y = blobs
     history = LossHistory()

@@ -1,8 +1,5 @@
 """Part II of the guide (custom loops) and the override points, run on the bundled MNIST sample."""
 
-import os
-import sys
-
 import pytest
 import torch
 from torch import nn
@@ -10,7 +7,6 @@ from torch import nn
 import torchfit
 from helpers import blobs
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "examples"))
 
 pytestmark = pytest.mark.slow
 

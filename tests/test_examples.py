@@ -7,8 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-EXAMPLES = os.path.join(os.path.dirname(__file__), os.pardir, "examples")
-sys.path.insert(0, EXAMPLES)
+from helpers import EXAMPLES
 
 pytestmark = pytest.mark.slow
 

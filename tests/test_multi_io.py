@@ -1,8 +1,5 @@
 """Multi-input / multi-output models: the guide's image + time-series model, with named outputs."""
 
-import os
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -11,8 +8,8 @@ from torch.utils.data import DataLoader
 
 import torchfit
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "examples"))
-import multi_input_multi_output as guide  # noqa: E402
+import helpers  # noqa: F401  (puts examples/ on sys.path)
+import multi_input_multi_output as guide
 
 IMG, TS, SCORE, CLASS = guide.dummy_data(samples=40)
 GUIDE_KEYS = ["loss", "score_output_loss", "class_output_loss",

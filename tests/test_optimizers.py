@@ -512,3 +512,12 @@ def test_build_errors():
     message = r"NeedsLR cannot be created from the parameters alone: it requires 'lr'\. Pass an"
     with pytest.raises(TypeError, match=message):
         optimizers.build(NeedsLR, params)
+
+
+def test_cpu_optimizers_use_the_foreach_kernels_except_nadam():
+    """foreach gives bitwise the torch default's numbers (the tests above compare against the
+    default per-parameter loop) with fewer dispatches; Nadam's foreach path rounds differently."""
+    for cls in (optimizers.SGD, optimizers.RMSprop, optimizers.Adam, optimizers.AdamW,
+                optimizers.Adagrad, optimizers.Adadelta, optimizers.Adamax, optimizers.Nadam):
+        optimizer = cls().build(make_model().parameters())
+        assert optimizer.defaults["foreach"] is (None if cls is optimizers.Nadam else True), cls

@@ -19,28 +19,13 @@ import torchfit
 from torchfit.utils import plot_model
 from torchfit.utils.plot import GraphvizNotFoundError
 
+import helpers  # noqa: F401  (puts examples/ on sys.path)
+from multi_input_multi_output import MultiInputMultiOutput  # the guide's model
+
 needs_pydot = pytest.mark.skipif(importlib.util.find_spec("pydot") is None,
                                  reason='pydot is not installed (pip install "torchfit[plot]")')
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None,
                                reason="Graphviz's `dot` is not installed")
-
-
-class MultiInputMultiOutput(nn.Module):
-    """The guide's model: image (3, 32, 32) and time series (20, 10) in; score and class out."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv2d = nn.Conv2d(3, 3, 3)
-        self.conv1d = nn.Conv1d(10, 3, 3)
-        self.score_output = nn.Linear(6, 1)
-        self.class_output = nn.Linear(6, 5)
-
-    def forward(self, img_input, ts_input):
-        x1 = self.conv2d(img_input).amax(dim=(2, 3))               # GlobalMaxPooling2D
-        x2 = self.conv1d(ts_input.transpose(1, 2)).amax(dim=2)     # GlobalMaxPooling1D
-        x = torch.cat([x1, x2], dim=1)
-        return {"score_output": self.score_output(x),
-                "class_output": self.class_output(x).softmax(dim=-1)}
 
 
 class DataDependent(MultiInputMultiOutput):

@@ -9,30 +9,15 @@ import torchfit
 from torchfit.utils import summary
 from torchfit.utils.summary import count_params
 
+import helpers  # noqa: F401  (puts examples/ on sys.path)
+from multi_input_multi_output import MultiInputMultiOutput  # the guide's model
+
 
 def guide_mlp():
     """The guide's 784-64-64-10 model (Keras: dense_1, dense_2, predictions)."""
     torch.manual_seed(0)
     return torchfit.Sequential(nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(),
                                nn.Linear(64, 10), device="cpu")
-
-
-class TwoInputs(nn.Module):
-    """The guide's multi-input, multi-output model: forward(img_input, ts_input) -> dict."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv2d = nn.Conv2d(3, 3, 3)
-        self.conv1d = nn.Conv1d(10, 3, 3)
-        self.score_output = nn.Linear(6, 1)
-        self.class_output = nn.Linear(6, 5)
-
-    def forward(self, img_input, ts_input):
-        x1 = self.conv2d(img_input).amax(dim=(2, 3))
-        x2 = self.conv1d(ts_input.transpose(1, 2)).amax(dim=2)
-        x = torch.cat([x1, x2], dim=1)
-        return {"score_output": self.score_output(x),
-                "class_output": self.class_output(x).softmax(dim=-1)}
 
 
 def rows_of(text):
@@ -109,10 +94,10 @@ def test_nested_modules_get_dotted_names_and_shared_weights_count_once():
 
 
 def test_two_inputs_by_name_and_dict_outputs():
-    model = torchfit.Model(TwoInputs(), device="cpu")
+    model = torchfit.Model(MultiInputMultiOutput(), device="cpu")
     inputs = {"img_input": np.zeros((2, 3, 32, 32)), "ts_input": np.zeros((2, 20, 10))}
     text = summary(model, inputs, print_fn=None)
-    assert text.splitlines()[0] == 'Model: "TwoInputs"'
+    assert text.splitlines()[0] == 'Model: "MultiInputMultiOutput"'
     assert rows_of(text) == {
         "conv2d (Conv2d)": ("(2, 3, 30, 30)", "84"), "conv1d (Conv1d)": ("(2, 3, 18)", "93"),
         "score_output (Linear)": ("(2, 1)", "7"), "class_output (Linear)": ("(2, 5)", "35"),

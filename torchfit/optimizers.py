@@ -168,6 +168,10 @@ def _clip_global_norm_(grads, clipnorm):
 class Optimizer(torch.optim.Optimizer):
     """Base of the torchfit optimizers: Keras construction over a ``torch.optim`` optimizer.
 
+    On the CPU they run torch's ``foreach`` implementation, which torch itself only picks on
+    CUDA: the same numbers bit for bit, with fewer kernel dispatches per step (Nadam excepted:
+    its foreach path rounds differently, so it keeps torch's default).
+
     A concrete optimizer is declared as ``class RMSprop(Optimizer, torch.optim.RMSprop)`` whose
     ``__init__`` takes the Keras arguments and passes the mapped torch keyword arguments here. This
     base holds the features torch.optim lacks; everything else is the torch class's.
@@ -190,6 +194,8 @@ class Optimizer(torch.optim.Optimizer):
             learning rate or non-positive clipping threshold.
         TypeError: An unknown keyword argument (with a "did you mean" suggestion).
     """
+
+    _cpu_foreach = True  # see the class docstring
 
     def __init__(
         self,
@@ -278,7 +284,12 @@ class Optimizer(torch.optim.Optimizer):
         torch_class = _torch_class(type(self))
         # sync: only if a user schedule returns a device tensor (built-ins return floats).
         lr = self._lr if self._schedule is None else float(self._schedule(self.iterations))
-        torch_class.__init__(self, params, lr=lr, **self._torch_kwargs)
+        kwargs = dict(self._torch_kwargs)
+        if self._cpu_foreach and all(not t.is_cuda for t in _flatten_params(params)):
+            # torch loops over the parameters one by one on the CPU unless asked; its foreach
+            # kernels give the same numbers, bitwise (tested), with fewer dispatches per step.
+            kwargs.setdefault("foreach", True)
+        torch_class.__init__(self, params, lr=lr, **kwargs)
         self._bind_torch_step(torch_class)
         self._built = True
         self._refresh_step_mode()
@@ -751,6 +762,8 @@ class Nadam(Optimizer, torch.optim.NAdam):
     Example:
         >>> opt = Nadam(learning_rate=1e-3)
     """
+
+    _cpu_foreach = False  # torch's NAdam foreach path differs in the last bits
 
     def __init__(
         self,

@@ -90,10 +90,9 @@ class EarlyStopping(Callback):
             self._reset()
 
     def on_epoch_end(self, epoch, logs=None):
-        current = self._monitor.get(logs)
+        current = self._monitor.get(logs, self.model)
         if current is None or epoch < self.start_from_epoch:
             return
-        self._monitor.resolve(self.model)
         if self.best is None:
             self.best = self._monitor.initial_best()
         self.wait += 1

@@ -162,10 +162,9 @@ class ModelCheckpoint(Callback):
                 print(f"\nEpoch {epoch + 1:05d}: saving model to {filepath}", flush=True)
             self._write(filepath)
             return
-        current = self._monitor.get(logs)
+        current = self._monitor.get(logs, self.model)
         if current is None:
             return
-        self._monitor.resolve(self.model)
         if self.best is None:
             self.best = self._monitor.initial_best()
         if self._monitor.is_improvement(current, self.best):

@@ -126,8 +126,11 @@ class Monitor:
         """True when there is no baseline or ``current`` improves on it."""
         return self.baseline is None or self.is_improvement(current, self.baseline)
 
-    def get(self, logs):
-        """The monitored value as a float, or None (with a one-time warning) when it is absent."""
+    def get(self, logs, model=None):
+        """The monitored value as a float, or None (with a one-time warning) when it is absent.
+
+        The first value read also fixes the ``auto`` direction from ``model`` (see ``resolve``).
+        """
         logs = logs if logs is not None else {}
         value = logs.get(self.monitor)
         if value is None:
@@ -139,6 +142,7 @@ class Monitor:
                     UserWarning, stacklevel=3,
                 )
             return None
+        self.resolve(model)
         return float(value)  # epoch logs are floats; a device value is read once here
 
 

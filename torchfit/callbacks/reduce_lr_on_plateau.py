@@ -120,10 +120,9 @@ class ReduceLROnPlateau(Callback):
         self._loaded = False
 
     def on_epoch_end(self, epoch, logs=None):
-        current = self._monitor.get(logs)
+        current = self._monitor.get(logs, self.model)
         if current is None:
             return
-        self._monitor.resolve(self.model)
         if self.best is None:
             self.best = self._monitor.initial_best()
         if self.in_cooldown():
