@@ -132,6 +132,8 @@ class Model(nn.Module):
         self.compiled_metrics = None
         self._forward_names = False  # not looked up yet
         self._loss_layers = None
+        self._adds_nothing = False  # known after the first call (see _layers_with_losses)
+        self._has_add_hooks = False
         self._metric_logs = None
         # Model-level add_loss / add_metric: zero-argument callables evaluated after each call,
         # and the per-call values (from those and from forward hooks on submodules).
@@ -140,7 +142,7 @@ class Model(nn.Module):
         self._call_losses = []
         self._call_metrics = []
         self._added_trackers = {}  # add_metric name -> Mean/Sum tracker, made on first sight
-        self._example_inputs = None  # one sample of the last inputs seen, for summary()
+        self._example_inputs = None  # one sample of the first inputs seen, for summary()
         self._fit_context = None  # set by trainer.loops.run_fit while fit runs
         self._precision = Precision("32", self.device)
         if module is not None:
@@ -171,10 +173,14 @@ class Model(nn.Module):
         # Found once: walking every submodule at every step would cost per-step Python time.
         if self._loss_layers is None:
             self._loss_layers = [m for m in self.modules() if isinstance(m, Layer)]
+            self._adds_nothing = not (self._loss_layers or self._loss_fns or self._metric_fns
+                                      or self._has_add_hooks)
         return self._loss_layers
 
     def __call__(self, *args, **kwargs):
         """Runs ``forward``; clears, then gathers, the losses and metrics added during the call."""
+        if self._adds_nothing:  # no Layer, no add_loss / add_metric: a plain module call
+            return super().__call__(*args, **kwargs)
         for layer in self._layers_with_losses():
             layer.clear_added()
         self._call_losses.clear()
@@ -221,9 +227,11 @@ class Model(nn.Module):
                 f"function of that submodule's output. Received: {type(loss).__name__}. To add a "
                 "tensor computed inside forward, use torchfit.Layer.add_loss."
             )
+        self._loss_layers = self._adds_nothing = None  # looked at again at the next call
         if on is None:
             self._loss_fns.append(loss)
             return
+        self._has_add_hooks = True
         owner = f"model.add_loss(on={on!r})"
         self._submodule(on, "add_loss").register_forward_hook(
             lambda module, inputs, output: self._call_losses.append(
@@ -246,9 +254,11 @@ class Model(nn.Module):
                 f"output). Received: {type(metric).__name__}. Inside forward, use "
                 "torchfit.Layer.add_metric."
             )
+        self._loss_layers = self._adds_nothing = None  # looked at again at the next call
         if on is None:
             self._metric_fns.append((metric, name, aggregation))
             return
+        self._has_add_hooks = True
         self._submodule(on, "add_metric").register_forward_hook(
             lambda module, inputs, output: self._call_metrics.append(
                 (name, _metric_value(metric(output)), aggregation)))
@@ -300,7 +310,7 @@ class Model(nn.Module):
                 f"{{'mode': 'max-autotune'}}. Received: jit_compile={jit_compile!r}"
             )
         self.to(self.device)
-        self._loss_layers = None
+        self._loss_layers = self._adds_nothing = None
         self._metric_logs = None  # rebuilt once the metrics are built on the first batch
         self._added_trackers = {}
         self.compiled_loss = CompiledLoss(loss, loss_weights, self.output_names)
@@ -374,7 +384,8 @@ class Model(nn.Module):
                     loss = super().compute_loss(x, y, y_pred, sample_weight)
                     return loss + 1e-3 * y_pred.pow(2).mean()
         """
-        return self.compiled_loss(y, y_pred, sample_weight, regularization_losses=self.losses)
+        extra = None if self._adds_nothing else self.losses
+        return self.compiled_loss(y, y_pred, sample_weight, regularization_losses=extra)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         """Updates the compiled metrics and returns the logs (device values, read lazily)."""
@@ -382,7 +393,8 @@ class Model(nn.Module):
         # no_grad: a custom metric doing `state += values.sum()` must not join the graph.
         with torch.no_grad():
             self.compiled_metrics.update_state(y, y_pred, sample_weight)
-            for name, value, aggregation in self._added_metric_values():
+            for name, value, aggregation in () if self._adds_nothing else \
+                    self._added_metric_values():
                 tracker = self._added_trackers.get(name) or self._add_tracker(name, aggregation)
                 tracker.update_state(value)
         return self.get_metrics_result()
@@ -646,7 +658,7 @@ class Model(nn.Module):
         """Prints (and returns) a Keras-style table of submodules, output shapes and parameters.
 
         Output shapes come from one forward pass on ``example_inputs``, or on one sample of the
-        last inputs ``fit``/``evaluate``/``predict`` saw; otherwise they read ``?``.
+        inputs ``fit``/``evaluate``/``predict`` first saw; otherwise they read ``?``.
         """
         return summary_table(self, example_inputs=example_inputs, print_fn=print_fn,
                              line_length=line_length)

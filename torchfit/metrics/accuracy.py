@@ -5,6 +5,8 @@ class of the same name is its sample-weighted running mean. Predictions are clas
 classes on the last axis (probabilities or logits: argmax does not care).
 """
 
+import torch
+
 from torchfit.metrics.reduction import MeanMetricWrapper
 
 
@@ -108,6 +110,18 @@ class SparseCategoricalAccuracy(MeanMetricWrapper):
 
     def __init__(self, name="sparse_categorical_accuracy", dtype=None):
         super().__init__(sparse_categorical_accuracy, name=name, dtype=dtype)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        # The per-step fast path of fit (unweighted tensors already on the state's device): the
+        # hits are counted straight into the state, three kernels fewer than the general path.
+        if (sample_weight is None and isinstance(y_pred, torch.Tensor)
+                and isinstance(y_true, torch.Tensor) and y_pred.device == self._device
+                and y_pred.ndim == 2 and y_true.ndim == 1):
+            hits = y_pred.detach().argmax(dim=-1) == y_true
+            self.total += hits.sum()
+            self.count += hits.numel()
+            return
+        super().update_state(y_true, y_pred, sample_weight)
 
 
 class TopKCategoricalAccuracy(MeanMetricWrapper):

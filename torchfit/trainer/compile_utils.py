@@ -14,6 +14,8 @@ model's extra losses.
 import copy
 import weakref
 
+import torch
+
 from torchfit import losses as losses_module
 from torchfit import metrics as metrics_module
 from torchfit import nest
@@ -194,7 +196,8 @@ class CompiledLoss:
         if not self.built:
             self.build(y_pred)
         if self._is_single:
-            batch_size = nest.flatten(y_pred)[0].shape[0]
+            batch_size = (y_pred if isinstance(y_pred, torch.Tensor) else nest.flatten(y_pred)[0]
+                          ).shape[0]
             loss = self._single_output_loss(y_true, y_pred, sample_weight)
         else:
             loss, batch_size = self._multi_output_loss(y_true, y_pred, sample_weight)
