@@ -14,7 +14,7 @@ Conventions shared by all built-in losses:
   sample, so `(N,)` outputs still get one loss, and one sample weight, per sample.
 - Probabilities are clipped to `[1e-7, 1 - 1e-7]` as Keras does, so a probability of 0 for the true
   class costs `-log(1e-7)` instead of `inf`.
-- These functions run every training step, so they never synchronise with the device (no `.item()`,
+- These functions run every training step, so they never synchronise with the device (no host reads,
   no data-dependent Python branches) and check only metadata (dtype, rank, shape).
 """
 

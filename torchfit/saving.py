@@ -220,8 +220,8 @@ def save_state_dict(state_dict, path):
 def load_state_dict(path, map_location="cpu"):
     """Load the weights saved at `path`: a weights file, or the `"model"` part of a checkpoint.
 
-    `.pt` / `.pth` files are read with `torch.load(path, map_location=map_location,
-    weights_only=True)`, so no arbitrary object is ever unpickled. A `.pt` dict that is not a
+    `.pt` / `.pth` files are read by torch's loader with `weights_only=True`, so no arbitrary
+    object is ever unpickled. A `.pt` dict that is not a
     plain state dict but holds one under `"model"` or `"module"` (a torchfit checkpoint, or a
     common hand-written checkpoint) yields that sub-dict. `.h5` / `.hdf5` files are read with
     h5py into CPU tensors, then moved to `map_location` if it names a device.
@@ -402,8 +402,8 @@ def _torch_load(path, map_location, what):
         raise pickle.UnpicklingError(
             f"Refused to load {os.fspath(path)!r}: it contains objects other than tensors and "
             "plain containers, and torchfit never unpickles arbitrary objects "
-            "(torch.load(..., weights_only=True)). If the file is from a source you trust, load "
-            "it yourself with torch.load(path, weights_only=False), then re-save the state dict "
+            "(it loads with weights_only=True). If the file is from a source you trust, load it "
+            "yourself with torch.load and weights_only=False, then re-save the state dict "
             f"with torchfit.saving.save_state_dict.{_unpickler_reason(err)}"
         ) from err
     except Exception as err:

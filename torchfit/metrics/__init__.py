@@ -1,7 +1,7 @@
 """Keras metrics for torch: `Metric`, the built-ins, and `get(identifier)`.
 
 Every metric keeps its state on the device and returns device tensors from `result()`; nothing
-here calls `.item()`. `get` turns what `compile(metrics=[...])` accepts into a `Metric`:
+here reads a value back to the host. `get` turns what `compile(metrics=[...])` accepts into a `Metric`:
 a registered string, a `Metric` instance or class, a torchmetrics metric, a `torch.nn` loss
 module or a plain function `fn(y_true, y_pred)` returning per-sample values.
 """

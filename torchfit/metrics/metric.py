@@ -42,7 +42,7 @@ class Metric:
 
     Subclasses declare their state in `__init__` with `add_weight`, accumulate into it
     *in place* in `update_state` (the trainer calls it every step, so a handful of tensor
-    ops and no `.item()`), and compute the value from it in `result`.
+    ops and no host reads), and compute the value from it in `result`.
 
     Example:
 
