@@ -203,7 +203,22 @@ class FalseNegatives(_ConfusionCount):
     _index = 3
 
 
-class Precision(_ThresholdedMetric):
+class _TopKThresholded(_ThresholdedMetric):
+    """Precision and Recall: thresholds default to 0.5, or to "in the top k" with ``top_k``."""
+
+    def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
+        default = 0.5 if top_k is None else NEG_INF
+        super().__init__(
+            _parse_thresholds(thresholds, default),
+            name=name,
+            dtype=dtype,
+            top_k=top_k,
+            class_id=class_id,
+        )
+        self._build()
+
+
+class Precision(_TopKThresholded):
     """TP / (TP + FP) over everything seen, per threshold.
 
     Args:
@@ -223,37 +238,15 @@ class Precision(_ThresholdedMetric):
 
     higher_is_better = True
 
-    def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
-        default = 0.5 if top_k is None else NEG_INF
-        super().__init__(
-            _parse_thresholds(thresholds, default),
-            name=name,
-            dtype=dtype,
-            top_k=top_k,
-            class_id=class_id,
-        )
-        self._build()
-
     def result(self):
         tp, fp, _, _ = self._counts()
         return self._given(div_no_nan(tp, tp + fp))
 
 
-class Recall(_ThresholdedMetric):
+class Recall(_TopKThresholded):
     """TP / (TP + FN) over everything seen, per threshold (arguments as for `Precision`)."""
 
     higher_is_better = True
-
-    def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
-        default = 0.5 if top_k is None else NEG_INF
-        super().__init__(
-            _parse_thresholds(thresholds, default),
-            name=name,
-            dtype=dtype,
-            top_k=top_k,
-            class_id=class_id,
-        )
-        self._build()
 
     def result(self):
         tp, _, _, fn = self._counts()

@@ -5,55 +5,23 @@ Each function averages over the last axis, giving one value per sample for `(N, 
 value per batch; per-sample values give the same epoch mean, weighted by batch size).
 """
 
-import math
-
 import torch
 
+# The per-sample error functions are the losses' own, so a metric equals the same loss.
+from torchfit.losses import (  # noqa: F401  (re-exported as metric functions)
+    log_cosh,
+    mean_absolute_error,
+    mean_absolute_percentage_error,
+    mean_squared_error,
+    mean_squared_logarithmic_error,
+)
 from torchfit.metrics.reduction import Mean, MeanMetricWrapper, div_no_nan, squeeze_or_expand
-
-EPSILON = 1e-7  # Keras' backend.epsilon()
-
-
-def _per_sample(values):
-    return values.mean(dim=-1) if values.ndim > 1 else values
 
 
 def _cast_like(y_true, y_pred):
     # No-op when y_true already has y_pred's floating dtype.
     dtype = y_pred.dtype if y_pred.is_floating_point() else torch.float32
     return y_true.to(dtype), y_pred.to(dtype)
-
-
-def mean_squared_error(y_true, y_pred):
-    """mean((y_pred - y_true) ** 2) over the last axis."""
-    y_true, y_pred = _cast_like(y_true, y_pred)
-    return _per_sample((y_pred - y_true).square())
-
-
-def mean_absolute_error(y_true, y_pred):
-    """mean(|y_pred - y_true|) over the last axis."""
-    y_true, y_pred = _cast_like(y_true, y_pred)
-    return _per_sample((y_pred - y_true).abs())
-
-
-def mean_absolute_percentage_error(y_true, y_pred):
-    """100 * mean(|(y_true - y_pred) / y_true|) over the last axis (|y_true| clipped at 1e-7)."""
-    y_true, y_pred = _cast_like(y_true, y_pred)
-    return 100.0 * _per_sample(((y_true - y_pred) / y_true.abs().clamp_min(EPSILON)).abs())
-
-
-def mean_squared_logarithmic_error(y_true, y_pred):
-    """mean((log(1 + y_pred) - log(1 + y_true)) ** 2) over the last axis (inputs >= 1e-7)."""
-    y_true, y_pred = _cast_like(y_true, y_pred)
-    log_ratio = y_pred.clamp_min(EPSILON).log1p() - y_true.clamp_min(EPSILON).log1p()
-    return _per_sample(log_ratio.square())
-
-
-def log_cosh(y_true, y_pred):
-    """mean(log(cosh(y_pred - y_true))) over the last axis, computed without overflow."""
-    y_true, y_pred = _cast_like(y_true, y_pred)
-    x = y_pred - y_true
-    return _per_sample(x + torch.nn.functional.softplus(-2.0 * x) - math.log(2.0))
 
 
 def cosine_similarity(y_true, y_pred, axis=-1):
