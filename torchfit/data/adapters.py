@@ -156,6 +156,10 @@ def _gather_pinned(tensor, ids):
     return torch.index_select(tensor, 0, ids, out=out)
 
 
+# Leaf dtypes that to_tensor leaves untouched for any part (x, y or sample_weight).
+_READY_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.int64)
+
+
 def standardize_batch(batch, source):
     """Checks one streamed batch and returns it as a tuple of tensors ``(x[, y[, sw]])``.
 
@@ -165,6 +169,10 @@ def standardize_batch(batch, source):
     """
     if isinstance(batch, list):
         batch = tuple(batch)
+    if isinstance(batch, tuple) and 1 <= len(batch) <= 3 and all(
+            type(part) is torch.Tensor and part.dtype in _READY_DTYPES and part.dim()
+            for part in batch):
+        return batch  # the usual collated (x, y): tensors that need no conversion
     if isinstance(batch, (torch.Tensor, np.ndarray, dict)):
         batch = (batch,)
     elif not isinstance(batch, tuple):

@@ -60,6 +60,8 @@ class EpochIterator:
         """Moves a host batch to the device (non-blocking from pinned memory on CUDA)."""
         if self.adapter.on_device:
             return batch
+        if self.device.type == "cpu":  # host batches are already where they run
+            return self.adapter.finalize(batch)
         non_blocking = self.device.type == "cuda"
         batch = nest.map_structure(
             lambda t: t.to(self.device, non_blocking=non_blocking)
