@@ -36,7 +36,8 @@ def test_custom_loop_extra_losses_adds_model_losses():
         model(x)
     assert len(model.losses) == 1
     with torch.no_grad():
-        torch.testing.assert_close(model.losses[0], 1e-2 * model.module[1](model.module[0](x)).sum())
+        hidden = model.module[1](model.module[0](x))
+        torch.testing.assert_close(model.losses[0], 1e-2 * hidden.sum())
     assert len(custom_loop_extra_losses.main(epochs=1, log_every=1000)) == 1
 
 

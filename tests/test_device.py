@@ -1,4 +1,4 @@
-"""Device placement: resident arrays, the pinned-host fallback, and no host sync per step on CUDA."""
+"""Device placement: resident arrays, the pinned-host fallback, no host sync per step on CUDA."""
 
 import numpy as np
 import pytest

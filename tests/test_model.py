@@ -205,8 +205,9 @@ def test_subclassed_model_and_sequential(blobs):
             return self.dense(inputs)
 
     net = Net()
-    net.compile(optimizer=torchfit.optimizers.Adam(0.05), loss=torchfit.losses.SparseCategoricalCrossentropy(
-        from_logits=True), metrics=["accuracy"])
+    net.compile(optimizer=torchfit.optimizers.Adam(0.05),
+                loss=torchfit.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=["accuracy"])
     history = net.fit(x, y, epochs=10, verbose=0)
     assert history.history["accuracy"][-1] > 0.9
     assert net.module is None and len(net.trainable_weights) == 2

@@ -1,4 +1,4 @@
-"""Layer: an ``nn.Module`` that can add losses and metrics from inside ``forward``, as Keras layers do.
+"""Layer: an ``nn.Module`` that adds losses and metrics from inside ``forward``, as Keras layers do.
 
 There is no global state: each layer keeps what its ``forward`` added in its own per-call buffers.
 A ``torchfit.Model`` clears them at the start of each of its calls and gathers them afterwards, so
@@ -16,7 +16,7 @@ AGGREGATIONS = ("mean", "sum")
 
 
 def check_loss_value(value, where):
-    """Returns ``value`` as a 0-d tensor, or raises a ``ValueError`` naming ``where`` and the shape."""
+    """``value`` as a 0-d tensor, or a ``ValueError`` naming ``where`` and the shape."""
     if not isinstance(value, torch.Tensor) or value.numel() != 1:
         shape = f"shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else \
             f"a {type(value).__name__}"

@@ -363,7 +363,7 @@ class Model(nn.Module):
 
     # ------------------------------------------------------------------ one batch
     def call_with_inputs(self, x):
-        """Runs the model on ``x`` routed by structure: dict → keywords, list/tuple → positional."""
+        """Runs the model on ``x`` by structure: dict → keywords, list/tuple → positional."""
         if self._example_inputs is None:  # once: one sample for summary() and plot_model()
             self._example_inputs = nest.map_structure(
                 lambda t: t[:1].detach().clone() if isinstance(t, torch.Tensor) else t, x)
@@ -668,7 +668,7 @@ class Model(nn.Module):
         return self.module if self.module is not None else self
 
     def save_weights(self, filepath):
-        """Writes the weights (``.pt`` or ``.h5``) with the wrapped module's own keys, atomically."""
+        """Writes the weights (``.pt`` or ``.h5``) under the wrapped module's keys, atomically."""
         saving.save_state_dict(self._weights_module().state_dict(), filepath)
 
     def load_weights(self, filepath, strict=True):

@@ -70,7 +70,7 @@ class Progbar:
         self._prev_width = 0
 
     def update(self, current, values=None, finalize=None):
-        """Redraws the bar at ``current`` steps if ``interval`` has passed (always when finalizing)."""
+        """Redraws the bar at ``current`` steps if ``interval`` has passed (always to finalize)."""
         if finalize is None:
             finalize = self.target is not None and current >= self.target
         now = time.monotonic()

@@ -77,7 +77,7 @@ def _check_positive(name, value):
 
 
 class _RateDecay(LearningRateSchedule):
-    """Shared by the decays of ``step / decay_steps`` at ``decay_rate``, floored with ``staircase``."""
+    """Decays of ``step / decay_steps`` at ``decay_rate``, floored with ``staircase``."""
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name=None):
         _check_positive("decay_steps", decay_steps)

@@ -61,7 +61,7 @@ class Callback:
         self.on_batch_begin(batch, logs=logs)
 
     def on_train_batch_end(self, batch, logs=None):
-        """Called after each training step with the running results; forwards to ``on_batch_end``."""
+        """Called after each training step with the running results; calls ``on_batch_end``."""
         self.on_batch_end(batch, logs=logs)
 
     def on_batch_begin(self, batch, logs=None):

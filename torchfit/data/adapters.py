@@ -1,4 +1,4 @@
-"""Adapters turn one kind of user data into batches of ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``.
+"""Adapters turn one kind of user data into `(x,)`, `(x, y)` or `(x, y, sample_weight)` batches.
 
 Every adapter offers the same small surface, which is all the epoch iterator relies on:
 

@@ -1,4 +1,4 @@
-"""Small data helpers shared by the adapters and the model: unpacking, conversion, splitting, weights."""
+"""Data helpers shared by the adapters and the model: unpacking, conversion, splitting, weights."""
 
 import math
 import numbers

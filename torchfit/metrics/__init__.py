@@ -1,7 +1,8 @@
 """Keras metrics for torch: `Metric`, the built-ins, and `get(identifier)`.
 
 Every metric keeps its state on the device and returns device tensors from `result()`; nothing
-here reads a value back to the host. `get` turns what `compile(metrics=[...])` accepts into a `Metric`:
+here reads a value back to the host. `get` turns what `compile(metrics=[...])` accepts into a
+`Metric`:
 a registered string, a `Metric` instance or class, a torchmetrics metric, a `torch.nn` loss
 module or a plain function `fn(y_true, y_pred)` returning per-sample values.
 """
@@ -130,7 +131,7 @@ ALL_METRICS = {
 
 # Their meaning depends on the loss and the output shapes: see `resolve_accuracy`.
 SHAPE_DEPENDENT_NAMES = ("accuracy", "acc", "crossentropy", "ce")
-# The snake_case names and aliases (class names are accepted too, but listing them doubles the list).
+# The snake_case names and aliases (class names are accepted too; listing them doubles the list).
 _METRIC_NAMES = [n for n, c in ALL_METRICS.items() if n != c.__name__] + list(SHAPE_DEPENDENT_NAMES)
 
 

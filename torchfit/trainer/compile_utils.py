@@ -73,7 +73,7 @@ def output_names_of(y_pred, output_names=None):
 
 
 def _by_output(config, names, argument):
-    """Spreads a per-output ``config`` (one value, a list by position, a dict by name) over ``names``.
+    """Spreads a per-output ``config`` (one value, a list by position, a dict by name).
 
     Returns ``{name: value}``; a dict's missing names map to ``None``.
     """
@@ -97,7 +97,7 @@ def _by_output(config, names, argument):
 
 
 def _targets_by_output(y_true, names, has_loss):
-    """Matches ``y_true`` to output names: a dict by name, a list by position, else the one target."""
+    """Matches ``y_true`` to output names: a dict by name, a list by position, or one target."""
     if len(names) == 1:
         return {names[0]: y_true}
     if isinstance(y_true, dict):
@@ -166,7 +166,8 @@ class CompiledLoss:
                 self._config = self._config[0]
             if isinstance(self._config, (dict, list, tuple)):
                 raise ValueError(
-                    f"The model has a single output, but `loss` is a {type(self._config).__name__}: "
+                    "The model has a single output, but `loss` is a "
+                    f"{type(self._config).__name__}: "
                     f"{self._config!r}. Pass one loss."
                 )
             weight = self._loss_weights
@@ -377,7 +378,8 @@ def _metrics_by_output(config, names):
         return {name: _as_list(value) for name, value in spread.items()}
     config = _as_list(config)
     if len(names) > 1 and config and all(isinstance(c, (list, tuple)) or c is None for c in config):
-        return {name: _as_list(value) for name, value in _by_output(config, names, "metrics").items()}
+        spread = _by_output(config, names, "metrics")
+        return {name: _as_list(value) for name, value in spread.items()}
     # A flat list applies to every output, as in tf.keras.
     return {name: list(config) for name in names}
 

@@ -17,7 +17,7 @@ def check_kwargs(fn_name, kwargs, valid):
     Example:
         >>> check_kwargs("compile", {"loss_weight": 1}, ["loss", "loss_weights"])
         Traceback (most recent call last):
-        TypeError: compile() got an unexpected keyword argument 'loss_weight'. Did you mean 'loss_weights'? ...
+        TypeError: compile() got an unexpected keyword argument 'loss_weight'. Did you mean ...
     """
     for name in kwargs:
         raise TypeError(
