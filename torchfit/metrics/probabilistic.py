@@ -13,49 +13,44 @@ from torchfit.losses import (
 )
 from torchfit.metrics.reduction import MeanMetricWrapper
 
-class BinaryCrossentropy(MeanMetricWrapper):
-    """Running mean of `binary_crossentropy`."""
+
+class _Crossentropy(MeanMetricWrapper):
+    """The running mean of one of the losses' crossentropy functions (``_fn``)."""
 
     higher_is_better = False
+    _fn = None
+
+    def __init__(self, name, dtype=None, from_logits=False, **fn_kwargs):
+        super().__init__(self._fn, name=name, dtype=dtype, from_logits=from_logits, **fn_kwargs)
+        self.from_logits = from_logits
+
+
+class BinaryCrossentropy(_Crossentropy):
+    """Running mean of `binary_crossentropy`."""
+
+    _fn = staticmethod(binary_crossentropy)
 
     def __init__(
         self, name="binary_crossentropy", dtype=None, from_logits=False, label_smoothing=0.0
     ):
-        super().__init__(
-            binary_crossentropy,
-            name=name,
-            dtype=dtype,
-            from_logits=from_logits,
-            label_smoothing=label_smoothing,
-        )
-        self.from_logits = from_logits
+        super().__init__(name, dtype, from_logits, label_smoothing=label_smoothing)
 
 
-class CategoricalCrossentropy(MeanMetricWrapper):
+class CategoricalCrossentropy(_Crossentropy):
     """Running mean of `categorical_crossentropy`."""
 
-    higher_is_better = False
+    _fn = staticmethod(categorical_crossentropy)
 
     def __init__(
         self, name="categorical_crossentropy", dtype=None, from_logits=False, label_smoothing=0.0
     ):
-        super().__init__(
-            categorical_crossentropy,
-            name=name,
-            dtype=dtype,
-            from_logits=from_logits,
-            label_smoothing=label_smoothing,
-        )
-        self.from_logits = from_logits
+        super().__init__(name, dtype, from_logits, label_smoothing=label_smoothing)
 
 
-class SparseCategoricalCrossentropy(MeanMetricWrapper):
+class SparseCategoricalCrossentropy(_Crossentropy):
     """Running mean of `sparse_categorical_crossentropy`."""
 
-    higher_is_better = False
+    _fn = staticmethod(sparse_categorical_crossentropy)
 
     def __init__(self, name="sparse_categorical_crossentropy", dtype=None, from_logits=False):
-        super().__init__(
-            sparse_categorical_crossentropy, name=name, dtype=dtype, from_logits=from_logits
-        )
-        self.from_logits = from_logits
+        super().__init__(name, dtype, from_logits)
