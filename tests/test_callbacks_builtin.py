@@ -251,7 +251,7 @@ def test_model_checkpoint_save_freq_counts_batches_across_epochs(tmp_path, blobs
                         lambda logs: reads.append(1) or real_to_floats(logs))
     checkpoint = ModelCheckpoint(tmp_path / "ckpt_{epoch}_{batch}_{loss:.1f}.pt", save_freq=3,
                                  save_weights_only=True)
-    assert ModelCheckpoint._lazy_batch_logs
+    assert ModelCheckpoint.lazy_batch_logs
     # 64 samples / 8 = 8 batches per epoch: saves after global batches 3, 6, 9, 12, 15.
     compiled_model().fit(x, y, batch_size=8, epochs=2, shuffle=False, callbacks=[checkpoint],
                          verbose=0)
@@ -484,7 +484,7 @@ def test_tensorboard_batch_scalars_histograms_and_graph(tmp_path, blobs):
     assert train.Tags()["graph"]
     assert not (tmp_path / "validation").exists()  # no validation data, no validation writer
     assert callback.state_dict() == {"global_step": 8}
-    assert TensorBoard._lazy_batch_logs
+    assert TensorBoard.lazy_batch_logs
 
 
 def test_tensorboard_argument_errors():
@@ -559,7 +559,7 @@ def test_terminate_on_nan_stops_at_the_first_nan_batch(blobs, capsys):
                                    callbacks=[TerminateOnNaN(), count], verbose=0)
     assert capsys.readouterr().out == "Batch 3: Invalid loss, terminating training\n"
     assert batches == [0, 1, 2, 3] and len(history.history["loss"]) == 1
-    assert TerminateOnNaN._lazy_batch_logs
+    assert TerminateOnNaN.lazy_batch_logs
     with pytest.raises(RuntimeError, match="NaN or Inf loss encountered at batch 3"):
         compiled_model().fit(x, y, batch_size=8, shuffle=False, verbose=0,
                              callbacks=[TerminateOnNaN(raise_error=True)])
@@ -585,8 +585,8 @@ def test_lambda_callback_calls_the_given_functions(blobs):
         ("test_end", ["accuracy", "loss"]),
         ("epoch_end", 0, ["accuracy", "loss", "val_accuracy", "val_loss"]), "train_end",
     ]
-    assert "on_test_batch_end" in callback._unused_hooks
-    assert "on_train_batch_end" not in callback._unused_hooks
+    assert "on_test_batch_end" in callback.unused_hooks
+    assert "on_train_batch_end" not in callback.unused_hooks
 
 
 def test_lambda_callback_argument_errors():

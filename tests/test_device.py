@@ -33,7 +33,7 @@ class _SyncGuard(torchfit.callbacks.Callback):
     """Makes any host-device sync an error during an epoch's steps, lifting it after the last
     step, where the once-per-epoch read of the results is expected."""
 
-    _lazy_batch_logs = True  # it never reads batch logs (reading them would sync)
+    lazy_batch_logs = True  # it never reads batch logs (reading them would sync)
 
     def on_epoch_begin(self, epoch, logs=None):
         torch.cuda.set_sync_debug_mode("error")

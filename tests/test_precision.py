@@ -43,7 +43,7 @@ def test_mixed_precision_on_cpu(precision, inner):
     assert module.inner_dtype == inner            # the forward ran in low precision
     assert model.seen_dtype == torch.float32      # the loss saw float32
     assert history.history["loss"][-1] < history.history["loss"][0]
-    assert (model._precision.scaler is not None) == (precision == "16-mixed")
+    assert (model._step.precision.scaler is not None) == (precision == "16-mixed")
     predictions = model.predict(X, verbose=0)
     assert predictions.dtype == np.float32 and np.isfinite(predictions).all()
 

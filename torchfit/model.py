@@ -7,85 +7,26 @@ one batch happens in ``train_step`` / ``test_step`` / ``predict_step``, which ca
 """
 
 import inspect
-import numbers
-import warnings
 
-import numpy as np
 import torch
 from torch import nn
 
 from torchfit import callbacks as callbacks_module
 from torchfit import data as data_module
 from torchfit import nest, optimizers, saving
-from torchfit import metrics as metrics_module
-from torchfit.layer import Layer, check_aggregation, check_loss_value
-from torchfit.trainer import loops
+from torchfit.logs import MetricLogs, to_floats
+from torchfit.trainer import arguments, loops
+from torchfit.layer import check_aggregation
+from torchfit.trainer.additions import Additions
+from torchfit.trainer.arguments import check_positive_int, resolve_device, resolve_verbose
 from torchfit.trainer.compile_utils import CompiledLoss, CompiledMetrics
 from torchfit.trainer.epoch_iterator import EpochIterator
-from torchfit.trainer.logs import MetricLogs, to_floats
-from torchfit.trainer.precision import Precision
+from torchfit.trainer.jit import check_jit_compile, compiled_forward
+from torchfit.trainer.step import StepPolicy
 from torchfit.utils.summary import summary as summary_table
 from torchfit.utils.validation import check_kwargs
 
 __all__ = ["Model", "NotCompiledError", "Sequential", "resolve_device"]
-
-
-
-def resolve_device(device):
-    """``"auto"`` → CUDA if available, then MPS, then CPU; anything else → ``torch.device``."""
-    if device is None or device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError) as error:
-        raise ValueError(
-            f"Invalid device: {device!r}. Expected 'auto', 'cpu', 'cuda', 'cuda:N', 'mps' or a "
-            "torch.device."
-        ) from error
-
-
-def _check_positive_int(name, value, allow_none=True, minimum=1):
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        expected = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-        raise ValueError(f"`{name}` must be {expected}. Received: {name}={value!r}")
-
-
-def _resolve_verbose(verbose):
-    if verbose == "auto":
-        from torchfit.progress import is_interactive
-        return 1 if is_interactive() else 2
-    if verbose not in (0, 1, 2):
-        raise ValueError(f"`verbose` must be 0, 1, 2 or 'auto'. Received: verbose={verbose!r}")
-    return int(verbose)
-
-
-def _unpack_validation_data(validation_data):
-    """``(x, y, sample_weight)`` from ``(x_val, y_val[, sw])`` or from a Dataset/DataLoader/..."""
-    if isinstance(validation_data, (tuple, list)) and len(validation_data) in (2, 3):
-        return tuple(validation_data) + (None,) * (3 - len(validation_data))
-    if not isinstance(validation_data, (tuple, list, np.ndarray, torch.Tensor)) and \
-            data_module.is_data(validation_data):
-        return validation_data, None, None
-    length = (f" of length {len(validation_data)}"
-              if isinstance(validation_data, (tuple, list)) else "")
-    raise ValueError(
-        "`validation_data` must be a tuple `(x_val, y_val)` or `(x_val, y_val, val_sample_weight)`"
-        ", or a Dataset, DataLoader or generator of such batches. "
-        f"Received: {type(validation_data).__name__}{length}."
-    )
-
-
-def _metric_value(value):
-    if not isinstance(value, torch.Tensor):
-        value = torch.as_tensor(value, dtype=torch.float32)
-    return value.detach().float().mean()
 
 
 class NotCompiledError(RuntimeError, ValueError):
@@ -131,20 +72,12 @@ class Model(nn.Module):
         self.compiled_loss = None
         self.compiled_metrics = None
         self._forward_names = False  # not looked up yet
-        self._loss_layers = None
-        self._adds_nothing = False  # known after the first call (see _layers_with_losses)
-        self._has_add_hooks = False
+        self._additions = Additions()  # add_loss / add_metric, from Layers, callables and hooks
+        self._adds_nothing = False  # known after the first call: then a plain module call
         self._metric_logs = None
-        # Model-level add_loss / add_metric: zero-argument callables evaluated after each call,
-        # and the per-call values (from those and from forward hooks on submodules).
-        self._loss_fns = []
-        self._metric_fns = []
-        self._call_losses = []
-        self._call_metrics = []
-        self._added_trackers = {}  # add_metric name -> Mean/Sum tracker, made on first sight
         self._example_inputs = None  # one sample of the first inputs seen, for summary()
-        self._fit_context = None  # set by trainer.loops.run_fit while fit runs
-        self._precision = Precision("32", self.device)
+        self._fit_context = None  # the FitContext while fit runs (trainer.loops.run_fit)
+        self._step = StepPolicy("32", self.device)
         if module is not None:
             module.to(self.device)
 
@@ -169,41 +102,23 @@ class Model(nn.Module):
     def weights(self):
         return self.trainable_weights + self.non_trainable_weights
 
-    def _layers_with_losses(self):
-        # Found once: walking every submodule at every step would cost per-step Python time.
-        if self._loss_layers is None:
-            self._loss_layers = [m for m in self.modules() if isinstance(m, Layer)]
-            self._adds_nothing = not (self._loss_layers or self._loss_fns or self._metric_fns
-                                      or self._has_add_hooks)
-        return self._loss_layers
-
     def __call__(self, *args, **kwargs):
         """Runs ``forward``; clears, then gathers, the losses and metrics added during the call."""
         if self._adds_nothing:  # no Layer, no add_loss / add_metric: a plain module call
             return super().__call__(*args, **kwargs)
-        for layer in self._layers_with_losses():
-            layer.clear_added()
-        self._call_losses.clear()
-        self._call_metrics.clear()
+        self._additions.begin_call(self)
         outputs = super().__call__(*args, **kwargs)
-        for fn in self._loss_fns:
-            self._call_losses.append(check_loss_value(fn(), "model.add_loss"))
-        for fn, name, aggregation in self._metric_fns:
-            self._call_metrics.append((name, _metric_value(fn()), aggregation))
+        self._additions.end_call()
+        self._adds_nothing = self._additions.empty(self)
         return outputs
 
     @property
     def losses(self):
         """Losses added during the last forward call (``Layer.add_loss`` and ``model.add_loss``)."""
-        return [loss for layer in self._layers_with_losses() for loss in layer._losses] + \
-            self._call_losses
-
-    def _added_metric_values(self):
-        return [entry for layer in self._layers_with_losses() for entry in layer._added_metrics] \
-            + self._call_metrics
+        return self._additions.losses(self)
 
     def _submodule(self, name, method):
-        modules = dict(self._weights_module().named_modules())
+        modules = dict(self.weights_module().named_modules())
         modules.pop("", None)
         if name not in modules:
             raise ValueError(
@@ -227,15 +142,9 @@ class Model(nn.Module):
                 f"function of that submodule's output. Received: {type(loss).__name__}. To add a "
                 "tensor computed inside forward, use torchfit.Layer.add_loss."
             )
-        self._loss_layers = self._adds_nothing = None  # looked at again at the next call
-        if on is None:
-            self._loss_fns.append(loss)
-            return
-        self._has_add_hooks = True
-        owner = f"model.add_loss(on={on!r})"
-        self._submodule(on, "add_loss").register_forward_hook(
-            lambda module, inputs, output: self._call_losses.append(
-                check_loss_value(loss(output), owner)))
+        submodule = None if on is None else self._submodule(on, "add_loss")
+        self._additions.add_loss(loss, submodule, owner=f"model.add_loss(on={on!r})")
+        self._adds_nothing = False
 
     def add_metric(self, metric, name, aggregation="mean", on=None):
         """Logs a value computed at every forward call as metric ``name``, aggregated per epoch.
@@ -254,14 +163,9 @@ class Model(nn.Module):
                 f"output). Received: {type(metric).__name__}. Inside forward, use "
                 "torchfit.Layer.add_metric."
             )
-        self._loss_layers = self._adds_nothing = None  # looked at again at the next call
-        if on is None:
-            self._metric_fns.append((metric, name, aggregation))
-            return
-        self._has_add_hooks = True
-        self._submodule(on, "add_metric").register_forward_hook(
-            lambda module, inputs, output: self._call_metrics.append(
-                (name, _metric_value(metric(output)), aggregation)))
+        submodule = None if on is None else self._submodule(on, "add_metric")
+        self._additions.add_metric(metric, name, aggregation, submodule)
+        self._adds_nothing = False
 
     @property
     def metrics(self):
@@ -269,7 +173,7 @@ class Model(nn.Module):
         if not self.compiled:
             return []
         return (self.compiled_loss.metrics + self.compiled_metrics.metrics
-                + list(self._added_trackers.values()))
+                + list(self._additions.trackers.values()))
 
     @property
     def metrics_names(self):
@@ -301,26 +205,22 @@ class Model(nn.Module):
                 their gradients: N batches of size B give the update of one batch of N·B.
         """
         check_kwargs("compile", kwargs, list(inspect.signature(Model.compile).parameters)[1:-1])
-        self._precision = Precision(precision, self.device)
-        _check_positive_int("gradient_accumulation_steps", gradient_accumulation_steps,
-                            allow_none=False)
-        if not isinstance(jit_compile, (bool, dict)):
-            raise TypeError(
-                "`jit_compile` must be True/False or a dict of torch.compile options, e.g. "
-                f"{{'mode': 'max-autotune'}}. Received: jit_compile={jit_compile!r}"
-            )
+        check_positive_int("gradient_accumulation_steps", gradient_accumulation_steps,
+                           allow_none=False)
+        step = StepPolicy(precision, self.device, gradient_accumulation_steps)
+        check_jit_compile(jit_compile)
         self.to(self.device)
-        self._loss_layers = self._adds_nothing = None
+        self._additions.refresh()  # the module may have new Layers since the last call
+        self._additions.trackers.clear()
+        self._adds_nothing = False
         self._metric_logs = None  # rebuilt once the metrics are built on the first batch
-        self._added_trackers = {}
         self.compiled_loss = CompiledLoss(loss, loss_weights, self.output_names)
         self.compiled_metrics = CompiledMetrics(
             metrics, weighted_metrics, self.output_names, owner=self
         )
         self.optimizer = optimizers.build(optimizer, list(self.parameters()))
         self.optimizer.zero_grad(set_to_none=True)
-        self._accumulation_steps = gradient_accumulation_steps
-        self._micro_steps = 0
+        self._step = step
         self.run_eagerly = run_eagerly
         self._set_jit(jit_compile)
         self.compiled = True
@@ -332,27 +232,8 @@ class Model(nn.Module):
             return
         options = jit_compile if isinstance(jit_compile, dict) else {}
         eager = self.module if self.module is not None else type(self).forward.__get__(self)
-        compiled = torch.compile(eager, **options)
-        state = {"status": "untried"}
-
-        def forward(*args, **kwargs):
-            if state["status"] == "failed":
-                return eager(*args, **kwargs)
-            try:
-                outputs = compiled(*args, **kwargs)
-            except Exception as error:  # compilation failures come in many exception types
-                if state["status"] == "ok":
-                    raise
-                state["status"] = "failed"
-                reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
-                warnings.warn(f"jit_compile: torch.compile failed ({type(error).__name__}: "
-                              f"{reason[:200]}); running the forward eagerly.", stacklevel=2)
-                return eager(*args, **kwargs)
-            state["status"] = "ok"
-            return outputs
-
         # An instance attribute: nn.Module's __call__ looks `forward` up on the instance first.
-        self.__dict__["forward"] = forward
+        self.__dict__["forward"] = compiled_forward(eager, options)
 
     def _assert_compiled(self, method):
         if not self.compiled:
@@ -393,24 +274,10 @@ class Model(nn.Module):
         # no_grad: a custom metric doing `state += values.sum()` must not join the graph.
         with torch.no_grad():
             self.compiled_metrics.update_state(y, y_pred, sample_weight)
-            for name, value, aggregation in () if self._adds_nothing else \
-                    self._added_metric_values():
-                tracker = self._added_trackers.get(name) or self._add_tracker(name, aggregation)
-                tracker.update_state(value)
+            if not self._adds_nothing and self._additions.update_trackers(
+                    self, self.metrics_names, self.device):
+                self._metric_logs = None  # the logs now have one more key
         return self.get_metrics_result()
-
-    def _add_tracker(self, name, aggregation):
-        """The epoch aggregate of an ``add_metric`` name, made the first time the name is seen."""
-        if name in self.metrics_names:
-            raise ValueError(
-                f"add_metric name {name!r} clashes with a compiled metric or loss of the same "
-                f"name. Compiled names: {self.metrics_names}. Choose another name."
-            )
-        tracker = (metrics_module.Mean if aggregation == "mean" else metrics_module.Sum)(name=name)
-        tracker.to(self.device)
-        self._added_trackers[name] = tracker
-        self._metric_logs = None  # the logs now have one more key
-        return tracker
 
     def _build_metrics(self, y, y_pred):
         """Matches the compiled metrics to the outputs on the first batch (errors surface here)."""
@@ -445,9 +312,7 @@ class Model(nn.Module):
                     return self.compute_metrics(x, y, y_pred, sample_weight)
         """
         x, y, sample_weight = data_module.unpack_x_y_sample_weight(data)
-        with self._precision.autocast():
-            y_pred = self.call_with_inputs(x)
-        y_pred = self._precision.outputs_to_float32(y_pred)
+        y_pred = self._step.forward(self, x)
         loss = self.compute_loss(x, y, y_pred, sample_weight)
         self._build_metrics(y, y_pred)  # first batch only: config errors before any update
         self.backward_and_step(loss)
@@ -455,40 +320,24 @@ class Model(nn.Module):
 
     def backward_and_step(self, loss):
         """``loss.backward()`` and the optimizer step, honouring ``compile``'s precision (the
-        GradScaler for float16) and ``gradient_accumulation_steps`` (a step every N calls)."""
-        accumulation = self._accumulation_steps
-        scaler = self._precision.scaler
-        if accumulation == 1 and scaler is None:  # the common path: exactly the plain torch step
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            return
-        if accumulation > 1:
-            loss = loss / accumulation  # the mean over micro-batches, as one big batch gives
-        (scaler.scale(loss) if scaler is not None else loss).backward()
-        self._micro_steps += 1
-        if self._micro_steps % accumulation:
-            return
-        if scaler is not None:
-            scaler.step(self.optimizer)  # unscales first, so clipping sees the true gradients
-            scaler.update()
-        else:
-            self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
+        GradScaler for float16) and ``gradient_accumulation_steps`` (a step every N calls).
+
+        See ``torchfit.trainer.step.StepPolicy``; call it from a custom ``train_step`` to keep
+        those settings.
+        """
+        self._step.backward_and_step(loss, self.optimizer)
 
     def test_step(self, data):
         """One evaluation step (run under ``torch.no_grad``); returns the logs."""
         x, y, sample_weight = data_module.unpack_x_y_sample_weight(data)
-        with self._precision.autocast():
-            y_pred = self.call_with_inputs(x)
-        y_pred = self._precision.outputs_to_float32(y_pred)
+        y_pred = self._step.forward(self, x)
         self.compute_loss(x, y, y_pred, sample_weight)
         return self.compute_metrics(x, y, y_pred, sample_weight)
 
     def predict_step(self, data):
         """One prediction step (run under ``torch.no_grad``); returns the outputs."""
         x, _, _ = data_module.unpack_x_y_sample_weight(data)
-        with self._precision.autocast():
+        with self._step.precision.autocast():
             return self.call_with_inputs(x)
 
     # ------------------------------------------------------------------ data plumbing
@@ -545,29 +394,12 @@ class Model(nn.Module):
         """
         check_kwargs("fit", kwargs, list(inspect.signature(Model.fit).parameters)[1:-1])
         self._assert_compiled("fit")
-        _check_positive_int("batch_size", batch_size)
-        _check_positive_int("epochs", epochs, allow_none=False, minimum=0)
-        _check_positive_int("initial_epoch", initial_epoch, allow_none=False, minimum=0)
-        _check_positive_int("steps_per_epoch", steps_per_epoch)
-        _check_positive_int("validation_steps", validation_steps)
-        _check_positive_int("validation_batch_size", validation_batch_size)
-        if not isinstance(validation_freq, int) or isinstance(validation_freq, bool):
-            if not (isinstance(validation_freq, (list, tuple, set, range))
-                    and all(isinstance(e, int) for e in validation_freq)):
-                raise ValueError(
-                    "`validation_freq` must be a positive integer or a collection of epoch "
-                    f"numbers (1-based). Received: validation_freq={validation_freq!r}"
-                )
-        else:
-            _check_positive_int("validation_freq", validation_freq, allow_none=False)
-        if not isinstance(validation_split, numbers.Real) or not 0 <= validation_split < 1:
-            raise ValueError(
-                "`validation_split` must be a float in [0, 1). "
-                f"Received: validation_split={validation_split!r}"
-            )
-        verbose = _resolve_verbose(verbose)
+        arguments.check_fit_arguments(batch_size, epochs, initial_epoch, steps_per_epoch,
+                                      validation_steps, validation_batch_size, validation_freq,
+                                      validation_split)
+        verbose = resolve_verbose(verbose)
         if validation_data is not None:
-            val_x, val_y, val_sw = _unpack_validation_data(validation_data)
+            val_x, val_y, val_sw = arguments.unpack_validation_data(validation_data)
         elif validation_split:
             (x, y, sample_weight), (val_x, val_y, val_sw) = data_module.split_for_validation(
                 x, y, sample_weight, validation_split)
@@ -593,8 +425,8 @@ class Model(nn.Module):
         """Returns the loss, ``[loss, *metrics]`` in ``metrics_names`` order, or a dict."""
         check_kwargs("evaluate", kwargs, list(inspect.signature(Model.evaluate).parameters)[1:-1])
         self._assert_compiled("evaluate")
-        _check_positive_int("batch_size", batch_size)
-        verbose = _resolve_verbose(verbose)
+        check_positive_int("batch_size", batch_size)
+        verbose = resolve_verbose(verbose)
         iterator = EpochIterator(self._adapter(x, y, sample_weight, batch_size), steps,
                                  self.device)
         callback_list = self._callbacks(callbacks, verbose, 1, iterator.num_steps)
@@ -610,8 +442,8 @@ class Model(nn.Module):
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, **kwargs):
         """Returns the outputs for ``x`` as NumPy arrays, in the structure of the outputs."""
         check_kwargs("predict", kwargs, list(inspect.signature(Model.predict).parameters)[1:-1])
-        _check_positive_int("batch_size", batch_size)
-        verbose = _resolve_verbose(verbose)
+        check_positive_int("batch_size", batch_size)
+        verbose = resolve_verbose(verbose)
         self.to(self.device)
         iterator = EpochIterator(self._adapter(x, None, None, batch_size), steps, self.device)
         callback_list = self._callbacks(callbacks, verbose, 1, iterator.num_steps)
@@ -664,17 +496,17 @@ class Model(nn.Module):
                              line_length=line_length)
 
     # ------------------------------------------------------------------ weights
-    def _weights_module(self):
+    def weights_module(self):
         return self.module if self.module is not None else self
 
     def save_weights(self, filepath):
         """Writes the weights (``.pt`` or ``.h5``) under the wrapped module's keys, atomically."""
-        saving.save_state_dict(self._weights_module().state_dict(), filepath)
+        saving.save_state_dict(self.weights_module().state_dict(), filepath)
 
     def load_weights(self, filepath, strict=True):
         """Loads weights written by ``save_weights``/``save`` (or a plain module state_dict)."""
         state = saving.load_state_dict(filepath, map_location=self.device)
-        self._weights_module().load_state_dict(state, strict=strict)
+        self.weights_module().load_state_dict(state, strict=strict)
 
     def save(self, filepath):
         """Writes weights, optimizer state, epoch and step, and ``History`` atomically.
@@ -692,14 +524,14 @@ class Model(nn.Module):
             training["history"] = {key: list(values) for key, values in history.history.items()}
             training["epochs"] = list(history.epoch)
         saving.save_checkpoint(
-            filepath, self._weights_module().state_dict(),
+            filepath, self.weights_module().state_dict(),
             self.optimizer.state_dict() if self.optimizer is not None else None, training,
         )
 
     def load(self, filepath):
         """Restores what ``save`` wrote. Compile first to restore the optimizer state too."""
         checkpoint = saving.load_checkpoint(filepath, map_location=self.device)
-        self._weights_module().load_state_dict(checkpoint["model"])
+        self.weights_module().load_state_dict(checkpoint["model"])
         if checkpoint["optimizer"] is not None and self.optimizer is not None:
             self.optimizer.load_state_dict(checkpoint["optimizer"])
         training = checkpoint["training"] or {}

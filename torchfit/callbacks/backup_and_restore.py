@@ -37,8 +37,8 @@ class BackupAndRestore(Callback):
         ...           callbacks=[BackupAndRestore(backup_dir="/tmp/backup")])  # doctest: +SKIP
     """
 
-    _dispatch_last = True  # it saves the other callbacks' state after their epoch-end updates
-    _lazy_batch_logs = True  # it never reads batch logs: no per-batch sync
+    dispatch_last = True  # it saves the other callbacks' state after their epoch-end updates
+    lazy_batch_logs = True  # it never reads batch logs: no per-batch sync
 
     def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True):
         super().__init__()
@@ -88,13 +88,13 @@ class BackupAndRestore(Callback):
 
     # ------------------------------------------------------------------ state
     def _stateful_callbacks(self):
-        callbacks = self.model._fit_context.callbacks.callbacks
+        callbacks = self.fit_context.callbacks.callbacks
         return {f"{i}:{type(cb).__name__}": cb for i, cb in enumerate(callbacks)
                 if cb is not self and callable(getattr(cb, "state_dict", None))}
 
     def _backup(self, epoch, step):
         model = self.model
-        context = model._fit_context
+        context = self.fit_context
         training = {
             "epoch": epoch,
             "step": step,
@@ -105,7 +105,7 @@ class BackupAndRestore(Callback):
             "optimizer_class": type(model.optimizer).__name__,
         }
         os.makedirs(self.backup_dir, exist_ok=True)
-        saving.save_checkpoint(self.path, model._weights_module().state_dict(),
+        saving.save_checkpoint(self.path, model.weights_module().state_dict(),
                                model.optimizer.state_dict(), training)
 
     def _restore(self):
@@ -113,10 +113,10 @@ class BackupAndRestore(Callback):
         checkpoint = saving.load_checkpoint(self.path, map_location=model.device)
         training = checkpoint["training"]
         self._check_matches(checkpoint)
-        model._weights_module().load_state_dict(checkpoint["model"])
+        model.weights_module().load_state_dict(checkpoint["model"])
         model.optimizer.load_state_dict(checkpoint["optimizer"])
         set_rng_state(training["rng"])
-        context = model._fit_context
+        context = self.fit_context
         context.train_iterator.load_state_dict(training["data"])
         for key, callback in self._stateful_callbacks().items():
             if key in training["callbacks"]:
@@ -126,7 +126,7 @@ class BackupAndRestore(Callback):
 
     def _check_matches(self, checkpoint):
         """Refuses a backup made for another model or optimizer, naming both sides."""
-        ours = {k: tuple(v.shape) for k, v in self.model._weights_module().state_dict().items()}
+        ours = {k: tuple(v.shape) for k, v in self.model.weights_module().state_dict().items()}
         theirs = {k: tuple(v.shape) for k, v in checkpoint["model"].items()}
         problems = [f"'{k}' is missing from the model" for k in theirs if k not in ours]
         problems += [f"'{k}' is missing from the backup" for k in ours if k not in theirs]

@@ -31,17 +31,43 @@ class Callback:
     Attributes:
         model: the ``torchfit.Model`` being trained, set by ``set_model``.
         params: ``{"epochs", "steps", "verbose"}`` for the current run, set by ``set_params``.
+        fit_context: the ``FitContext`` of the running ``fit`` (the callback list, the training
+            iterator, the resume point), set by ``set_fit_context``; ``None`` outside ``fit``
+            and during ``evaluate``/``predict``.
+
+    Class attributes a callback may set to change how ``CallbackList`` dispatches to it:
+
+    Attributes:
+        lazy_batch_logs: ``True`` to receive batch logs as the device-side mapping (values are
+            computed when read, each read may sync) instead of Python floats; set it when the
+            callback reads batch logs rarely or never, so that overriding a batch hook costs no
+            synchronisation per step (the progress bar, ``ModelCheckpoint(save_freq=N)``).
+        dispatch_last: ``True`` to be called after every other callback at each hook, whatever
+            the list order: for callbacks that save the others' state (``BackupAndRestore``).
+        unused_hooks: names of hooks this instance overrides but does not need in its
+            configuration (``ModelCheckpoint`` saving per epoch has nothing to do per batch); they
+            are not called at all. An instance attribute set in ``__init__``, read once when the
+            ``CallbackList`` is built.
     """
+
+    lazy_batch_logs = False
+    dispatch_last = False
+    unused_hooks = frozenset()
 
     def __init__(self):
         self.model = None
         self.params = {}
+        self.fit_context = None
 
     def set_model(self, model):
         self.model = model
 
     def set_params(self, params):
         self.params = params
+
+    def set_fit_context(self, context):
+        """Receives the running ``fit``'s ``FitContext`` before ``on_train_begin``, then None."""
+        self.fit_context = context
 
     # Training.
     def on_train_begin(self, logs=None):

@@ -3,7 +3,7 @@
 from types import MappingProxyType
 
 from torchfit.callbacks.callback import Callback
-from torchfit.trainer.logs import to_floats
+from torchfit.logs import to_floats
 
 __all__ = ["CallbackList"]
 
@@ -21,7 +21,7 @@ _ALIASES = {"on_train_batch_begin": "on_batch_begin", "on_train_batch_end": "on_
 def _overrides(callback, hook):
     # A callback may declare hooks its configuration leaves idle (ModelCheckpoint saving per
     # epoch has nothing to do per batch): they are not called at all.
-    if hook in getattr(callback, "_unused_hooks", ()):
+    if hook in callback.unused_hooks:
         return False
     cls = type(callback)
     names = (hook, _ALIASES[hook]) if hook in _ALIASES else (hook,)
@@ -33,9 +33,10 @@ class CallbackList:
 
     Batch logs arrive as device-side mappings. They are turned into Python floats (one sync) only
     when a callback that overrides that batch hook wants plain values; callbacks that declare
-    ``_lazy_batch_logs = True`` (the progress bar) receive the device-side mapping and decide
+    ``lazy_batch_logs = True`` (the progress bar) receive the device-side mapping and decide
     themselves when to read it. Callbacks are called in list order, except that those declaring
-    ``_dispatch_last = True`` (``BackupAndRestore``, which saves the others' state) come last.
+    ``dispatch_last = True`` (``BackupAndRestore``, which saves the others' state) come last.
+    Hooks listed in a callback's ``unused_hooks`` are not called (see ``Callback``).
 
     Args:
         callbacks: a list of ``Callback`` instances.
@@ -52,7 +53,7 @@ class CallbackList:
                     f"Received: {callback!r} of type {type(callback).__name__}."
                 )
         # Callbacks that save the others' state (BackupAndRestore) run after them.
-        callbacks.sort(key=lambda cb: getattr(cb, "_dispatch_last", False))
+        callbacks.sort(key=lambda cb: cb.dispatch_last)
         self.callbacks = callbacks
         self.model = model
         self.params = dict(params or {})
@@ -60,10 +61,15 @@ class CallbackList:
             callback.set_model(model)
             callback.set_params(self.params)
         self._dispatch = {
-            hook: [(getattr(cb, hook), getattr(cb, "_lazy_batch_logs", False))
+            hook: [(getattr(cb, hook), cb.lazy_batch_logs)
                    for cb in callbacks if _overrides(cb, hook)]
             for hook in _HOOKS
         }
+
+    def set_fit_context(self, context):
+        """Hands ``context`` (a ``FitContext``, or None when ``fit`` ends) to every callback."""
+        for callback in self.callbacks:
+            callback.set_fit_context(context)
 
     def overrides(self, hook):
         """True when at least one callback overrides ``hook``."""

@@ -2,8 +2,7 @@
 
 import numbers
 
-from torchfit.callbacks.callback import Callback
-from torchfit.callbacks.monitor import Monitor
+from torchfit.callbacks.monitor_callback import MonitorCallback
 
 __all__ = ["EarlyStopping"]
 
@@ -14,7 +13,7 @@ def _snapshot(module):
     return {key: value.detach().clone() for key, value in module.state_dict().items()}
 
 
-class EarlyStopping(Callback):
+class EarlyStopping(MonitorCallback):
     """Stops training when ``monitor`` has not improved for ``patience`` epochs.
 
     The rules of the last tf.keras 2.x release (and of Keras 3), epoch by epoch; epochs before
@@ -53,9 +52,8 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto",
                  baseline=None, restore_best_weights=False, start_from_epoch=0):
-        super().__init__()
-        self._monitor = Monitor(
-            monitor, mode, min_delta, baseline, owner="EarlyStopping",
+        super().__init__(
+            monitor, mode, min_delta, baseline,
             missing="Early stopping conditioned on metric `{monitor}` which is not available. "
                     "Available metrics are: {available}",
         )
@@ -64,48 +62,34 @@ class EarlyStopping(Callback):
                 raise ValueError(
                     f"EarlyStopping: `{name}` must be an integer >= 0. Received: {name}={value!r}"
                 )
-        self.monitor = monitor
-        self.mode = mode
-        self.min_delta = self._monitor.min_delta
-        self.baseline = self._monitor.baseline
         self.patience = int(patience)
         self.verbose = verbose
         self.restore_best_weights = bool(restore_best_weights)
         self.start_from_epoch = int(start_from_epoch)
-        self._loaded = False  # a state from load_state_dict that the next fit must keep
-        self._reset()
+        self.reset()
 
-    def _reset(self):
+    def reset(self):
+        super().reset()
         self.wait = 0
         self.stopped_epoch = 0
-        self.best = None  # set to inf / -inf on the first monitored epoch, once the mode is known
         self.best_epoch = 0
         self.best_weights = None
 
-    def on_train_begin(self, logs=None):
-        self._monitor.reset()
-        if self._loaded:  # loaded before this fit to resume it: keep, do not reset
-            self._loaded = False
-        else:
-            self._reset()
-
     def on_epoch_end(self, epoch, logs=None):
-        current = self._monitor.get(logs, self.model)
+        current = self.get_monitor_value(logs)
         if current is None or epoch < self.start_from_epoch:
             return
-        if self.best is None:
-            self.best = self._monitor.initial_best()
         self.wait += 1
-        improved = self._monitor.is_improvement(current, self.best)
+        improved = self.is_improvement(current, self.best_or_initial())
         if self.restore_best_weights and (improved or self.best_weights is None):
             # Until an epoch improves (NaN never does), the first monitored one stands as best.
-            self.best_weights = _snapshot(self.model._weights_module())
+            self.best_weights = _snapshot(self.model.weights_module())
             self.best_epoch = epoch
         if improved:
             self.best = current
             self.best_epoch = epoch
             # Only restart waiting if we beat both the baseline and our previous best.
-            if self._monitor.beats_baseline(current):
+            if self.beats_baseline(current):
                 self.wait = 0
             return
         if self.wait >= self.patience and epoch > 0:
@@ -113,35 +97,31 @@ class EarlyStopping(Callback):
             self.model.stop_training = True
 
     def on_train_end(self, logs=None):
-        self._loaded = False
+        super().on_train_end(logs)
         if self.stopped_epoch > 0 and self.verbose > 0:
             print(f"Epoch {self.stopped_epoch + 1:05d}: early stopping", flush=True)
         if self.restore_best_weights and self.best_weights is not None:
             if self.verbose > 0:
                 print("Restoring model weights from the end of the best epoch: "
                       f"{self.best_epoch + 1}.", flush=True)
-            self.model._weights_module().load_state_dict(self.best_weights)
+            self.model.weights_module().load_state_dict(self.best_weights)
 
     def state_dict(self):
         """Plain values and tensors (loadable with ``torch.load(weights_only=True)``)."""
         return {
+            **super().state_dict(),
             "wait": self.wait,
             "stopped_epoch": self.stopped_epoch,
-            "best": self.best,
             "best_epoch": self.best_epoch,
             "best_weights": None if self.best_weights is None else dict(self.best_weights),
         }
 
     def load_state_dict(self, state_dict):
-        """Restores ``state_dict()``, during a ``fit`` (``BackupAndRestore`` loads it in
-        ``on_train_begin``) or before one, which then continues from it instead of resetting."""
+        super().load_state_dict(state_dict)
         self.wait = int(state_dict["wait"])
         self.stopped_epoch = int(state_dict["stopped_epoch"])
-        best = state_dict["best"]
-        self.best = None if best is None else float(best)
         self.best_epoch = int(state_dict["best_epoch"])
         weights = state_dict["best_weights"]
         self.best_weights = None if weights is None else {
             key: value.detach().clone() for key, value in weights.items()
         }
-        self._loaded = True

@@ -3,7 +3,7 @@
 from types import MappingProxyType
 
 from torchfit.callbacks.callback import Callback
-from torchfit.trainer.logs import to_floats
+from torchfit.logs import to_floats
 from torchfit.utils.validation import check_kwargs
 
 __all__ = ["LambdaCallback"]
@@ -46,7 +46,7 @@ class LambdaCallback(Callback):
     """
 
     # Batch logs are materialized here, only for the batch hooks that have a function.
-    _lazy_batch_logs = True
+    lazy_batch_logs = True
 
     def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_batch_begin=None,
                  on_batch_end=None, on_train_begin=None, on_train_end=None, **kwargs):
@@ -68,7 +68,7 @@ class LambdaCallback(Callback):
         self._functions = {hook: fn for hook, fn in functions.items() if fn is not None}
         # Hooks this instance never needs (for a dispatcher that honours instance opt-outs).
         dispatched = _EPOCH_HOOKS + _RUN_HOOKS + _BATCH_HOOKS
-        self._unused_hooks = frozenset(h for h in dispatched if h not in self._functions)
+        self.unused_hooks = frozenset(h for h in dispatched if h not in self._functions)
 
     def _run(self, hook, *args, logs):
         fn = self._functions.get(hook)

@@ -4,9 +4,8 @@ import numbers
 import os
 import string
 
-from torchfit.callbacks.callback import Callback
-from torchfit.callbacks.monitor import Monitor
-from torchfit.trainer.logs import to_floats
+from torchfit.callbacks.monitor_callback import MonitorCallback
+from torchfit.logs import to_floats
 
 __all__ = ["ModelCheckpoint"]
 
@@ -50,7 +49,7 @@ def _check_filepath(filepath):
     return filepath
 
 
-class ModelCheckpoint(Callback):
+class ModelCheckpoint(MonitorCallback):
     """Saves the model, or only its weights, at the end of every epoch or every N batches.
 
     ``filepath`` is a template formatted with ``epoch`` (1-based), the logs, and with
@@ -96,19 +95,18 @@ class ModelCheckpoint(Callback):
     """
 
     # Batch logs stay on the device: they are read (one sync) only when a batch save happens.
-    _lazy_batch_logs = True
+    lazy_batch_logs = True
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
                  save_weights_only=False, mode="auto", save_freq="epoch",
                  initial_value_threshold=None):
-        super().__init__()
-        self.filepath = _check_filepath(filepath)
-        self.save_freq = _check_save_freq(save_freq)
-        self._monitor = Monitor(
-            monitor, mode, 0, owner="ModelCheckpoint",
+        super().__init__(
+            monitor, mode, 0,
             missing="Can save best model only with {monitor} available, skipping. "
                     "Available metrics are: {available}",
         )
+        self.filepath = _check_filepath(filepath)
+        self.save_freq = _check_save_freq(save_freq)
         if initial_value_threshold is not None and (
                 not isinstance(initial_value_threshold, numbers.Real)
                 or isinstance(initial_value_threshold, bool)):
@@ -116,8 +114,6 @@ class ModelCheckpoint(Callback):
                 "ModelCheckpoint: `initial_value_threshold` must be a number or None. "
                 f"Received: initial_value_threshold={initial_value_threshold!r}"
             )
-        self.monitor = monitor
-        self.mode = mode
         self.verbose = verbose
         self.save_best_only = bool(save_best_only)
         self.save_weights_only = bool(save_weights_only)
@@ -126,10 +122,10 @@ class ModelCheckpoint(Callback):
         self._batches_seen_since_last_saving = 0
         self._last_batch_seen = 0
         # Hooks this instance never needs (for a dispatcher that honours instance opt-outs).
-        self._unused_hooks = frozenset({"on_train_batch_end"} if save_freq == "epoch" else ())
+        self.unused_hooks = frozenset({"on_train_batch_end"} if save_freq == "epoch" else ())
 
-    def on_train_begin(self, logs=None):
-        self._monitor.reset()
+    def reset(self):
+        """Keeps ``best``: as in Keras, a new ``fit`` must beat the best of the earlier ones."""
 
     def on_epoch_begin(self, epoch, logs=None):
         self._current_epoch = epoch
@@ -162,12 +158,10 @@ class ModelCheckpoint(Callback):
                 print(f"\nEpoch {epoch + 1:05d}: saving model to {filepath}", flush=True)
             self._write(filepath)
             return
-        current = self._monitor.get(logs, self.model)
+        current = self.get_monitor_value(logs)
         if current is None:
             return
-        if self.best is None:
-            self.best = self._monitor.initial_best()
-        if self._monitor.is_improvement(current, self.best):
+        if self.is_improvement(current, self.best_or_initial()):
             if self.verbose > 0:
                 print(f"\nEpoch {epoch + 1:05d}: {self.monitor} improved from {self.best:.5f} to "
                       f"{current:.5f}, saving model to {filepath}", flush=True)
@@ -195,8 +189,9 @@ class ModelCheckpoint(Callback):
     def _write(self, filepath):
         if os.path.isdir(filepath):
             raise IsADirectoryError(
-                "Please specify a non-directory filepath for ModelCheckpoint. Filepath used is "
-                f"an existing directory: {filepath}"
+                f"ModelCheckpoint: the file path is an existing directory. Received: "
+                f"filepath={filepath!r} (from the template {self.filepath!r}). Expected the path "
+                "of a file: add a file name, e.g. 'checkpoints/model_{epoch}.pt'."
             )
         if self.save_weights_only:
             self.model.save_weights(filepath)
@@ -206,13 +201,12 @@ class ModelCheckpoint(Callback):
     def state_dict(self):
         """``best`` and the batch counters of ``save_freq=N``."""
         return {
-            "best": self.best,
+            **super().state_dict(),
             "batches_seen_since_last_saving": self._batches_seen_since_last_saving,
             "last_batch_seen": self._last_batch_seen,
         }
 
     def load_state_dict(self, state_dict):
-        best = state_dict["best"]
-        self.best = None if best is None else float(best)
+        super().load_state_dict(state_dict)
         self._batches_seen_since_last_saving = int(state_dict["batches_seen_since_last_saving"])
         self._last_batch_seen = int(state_dict["last_batch_seen"])

@@ -13,7 +13,7 @@ class ProgbarLogger(Callback):
     ten times a second), so a live bar never forces a synchronisation per step.
     """
 
-    _lazy_batch_logs = True
+    lazy_batch_logs = True
 
     def __init__(self, stream=None):
         super().__init__()

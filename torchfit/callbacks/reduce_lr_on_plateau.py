@@ -5,14 +5,13 @@ import warnings
 
 import numpy as np
 
-from torchfit.callbacks.callback import Callback
-from torchfit.callbacks.learning_rate_scheduler import (
+from torchfit.callbacks.learning_rate import (
     check_settable,
     get_learning_rates,
     require_optimizer,
     set_learning_rates,
 )
-from torchfit.callbacks.monitor import Monitor
+from torchfit.callbacks.monitor_callback import MonitorCallback
 from torchfit.utils.validation import check_kwargs
 
 __all__ = ["ReduceLROnPlateau"]
@@ -26,7 +25,7 @@ def _check_int(name, value):
     return int(value)
 
 
-class ReduceLROnPlateau(Callback):
+class ReduceLROnPlateau(MonitorCallback):
     """Multiplies the learning rate by ``factor`` after ``patience`` epochs without improvement.
 
     tf.keras 2.x rules, at each epoch end whose logs hold ``monitor``: during cooldown the
@@ -62,7 +61,6 @@ class ReduceLROnPlateau(Callback):
 
     def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
                  min_delta=1e-4, cooldown=0, min_lr=0, **kwargs):
-        super().__init__()
         if "epsilon" in kwargs:  # tf.keras 2.x still accepted the old name
             min_delta = kwargs.pop("epsilon")
             warnings.warn("ReduceLROnPlateau: `epsilon` is deprecated, use `min_delta` instead.",
@@ -84,24 +82,20 @@ class ReduceLROnPlateau(Callback):
             raise ValueError(
                 f"ReduceLROnPlateau: `min_lr` must be a number >= 0. Received: min_lr={min_lr!r}"
             )
-        self._monitor = Monitor(
-            monitor, mode, min_delta, owner="ReduceLROnPlateau",
+        super().__init__(
+            monitor, mode, min_delta,
             missing="Learning rate reduction is conditioned on metric `{monitor}` which is not "
                     "available. Available metrics are: {available}",
         )
-        self.monitor = monitor
-        self.mode = mode
         self.factor = float(factor)
         self.patience = _check_int("patience", patience)
         self.cooldown = _check_int("cooldown", cooldown)
-        self.min_delta = self._monitor.min_delta
         self.min_lr = float(min_lr)
         self.verbose = verbose
-        self._loaded = False  # a state from load_state_dict that the next fit must keep
-        self._reset()
+        self.reset()
 
-    def _reset(self):
-        self.best = None  # inf / -inf once the direction is known (first monitored epoch)
+    def reset(self):
+        super().reset()
         self.wait = 0
         self.cooldown_counter = 0
 
@@ -110,25 +104,17 @@ class ReduceLROnPlateau(Callback):
 
     def on_train_begin(self, logs=None):
         check_settable(require_optimizer(self.model, "ReduceLROnPlateau"), "ReduceLROnPlateau")
-        self._monitor.reset()
-        if self._loaded:  # loaded before this fit to resume it: keep, do not reset
-            self._loaded = False
-        else:
-            self._reset()
-
-    def on_train_end(self, logs=None):
-        self._loaded = False
+        super().on_train_begin(logs)
 
     def on_epoch_end(self, epoch, logs=None):
-        current = self._monitor.get(logs, self.model)
+        current = self.get_monitor_value(logs)
         if current is None:
             return
-        if self.best is None:
-            self.best = self._monitor.initial_best()
+        best = self.best_or_initial()
         if self.in_cooldown():
             self.cooldown_counter -= 1
             self.wait = 0
-        if self._monitor.is_improvement(current, self.best):
+        if self.is_improvement(current, best):
             self.best = current
             self.wait = 0
         elif not self.in_cooldown():
@@ -154,13 +140,10 @@ class ReduceLROnPlateau(Callback):
 
     def state_dict(self):
         """``best``, ``wait`` and ``cooldown_counter`` (the learning rate is in the optimizer)."""
-        return {"best": self.best, "wait": self.wait, "cooldown_counter": self.cooldown_counter}
+        return {**super().state_dict(), "wait": self.wait,
+                "cooldown_counter": self.cooldown_counter}
 
     def load_state_dict(self, state_dict):
-        """Restores ``state_dict()``, during a ``fit`` (``BackupAndRestore`` loads it in
-        ``on_train_begin``) or before one, which then continues from it instead of resetting."""
-        best = state_dict["best"]
-        self.best = None if best is None else float(best)
+        super().load_state_dict(state_dict)
         self.wait = int(state_dict["wait"])
         self.cooldown_counter = int(state_dict["cooldown_counter"])
-        self._loaded = True

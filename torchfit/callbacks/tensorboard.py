@@ -5,8 +5,8 @@ import os
 import warnings
 
 from torchfit.callbacks.callback import Callback
-from torchfit.callbacks.learning_rate_scheduler import get_learning_rate
-from torchfit.trainer.logs import to_floats
+from torchfit.callbacks.learning_rate import get_learning_rate
+from torchfit.logs import to_floats
 
 __all__ = ["TensorBoard"]
 
@@ -76,7 +76,7 @@ class TensorBoard(Callback):
     """
 
     # Batch logs stay on the device: they are read (one sync) only when they are written.
-    _lazy_batch_logs = True
+    lazy_batch_logs = True
 
     def __init__(self, log_dir="logs", histogram_freq=0, write_graph=False, write_images=False,
                  write_steps_per_second=False, update_freq="epoch", profile_batch=0,
@@ -107,7 +107,7 @@ class TensorBoard(Callback):
         self._graph_hook = None
         self._graph_written = False
         # Hooks this instance never needs (for a dispatcher that honours instance opt-outs).
-        self._unused_hooks = frozenset(() if self._batch_every else {"on_train_batch_end"})
+        self.unused_hooks = frozenset(() if self._batch_every else {"on_train_batch_end"})
 
     # ------------------------------------------------------------------ writers
     def _writer(self, name):
@@ -127,7 +127,7 @@ class TensorBoard(Callback):
     def on_train_begin(self, logs=None):
         self._close_writers()  # a previous fit that raised may have left them open
         if self.write_graph and not self._graph_written:
-            self._graph_hook = self.model._weights_module().register_forward_pre_hook(
+            self._graph_hook = self.model.weights_module().register_forward_pre_hook(
                 self._capture_inputs, with_kwargs=True)
 
     def on_train_batch_end(self, batch, logs=None):
@@ -165,7 +165,7 @@ class TensorBoard(Callback):
     # ------------------------------------------------------------------ histograms and graph
     def _write_histograms(self, epoch):
         writer = self._writer("train")
-        for name, param in self.model._weights_module().named_parameters():
+        for name, param in self.model.weights_module().named_parameters():
             # sync: copies each parameter to the host, every histogram_freq epochs only
             writer.add_histogram(name, param.detach(), epoch)
 
@@ -189,7 +189,7 @@ class TensorBoard(Callback):
                           "inputs, which graph tracing does not support; no graph was written.",
                           UserWarning, stacklevel=2)
             return
-        module = self.model._weights_module()
+        module = self.model.weights_module()
         training = module.training
         try:
             module.eval()

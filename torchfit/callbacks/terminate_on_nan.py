@@ -29,7 +29,7 @@ class TerminateOnNaN(Callback):
     """
 
     # Read only the loss, not every metric, from the device-side batch logs.
-    _lazy_batch_logs = True
+    lazy_batch_logs = True
 
     def __init__(self, raise_error=False):
         super().__init__()

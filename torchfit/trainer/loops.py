@@ -39,23 +39,10 @@ One ``fit``, with every callback hook in firing order::
 import torch
 
 from torchfit import nest
-from torchfit.trainer.logs import to_floats
+from torchfit.callbacks.fit_context import FitContext
+from torchfit.logs import to_floats
 
-__all__ = ["FitContext", "run_fit", "run_evaluate", "run_predict"]
-
-
-class FitContext:
-    """What callbacks that save and restore training (``BackupAndRestore``) need from a ``fit``.
-
-    ``model._fit_context`` holds it while ``fit`` runs. A callback may set ``resume`` in
-    ``on_train_begin`` to ``{"epoch": e, "step": s}``: training then starts at epoch ``e``, past
-    its first ``s`` batches.
-    """
-
-    def __init__(self, callbacks, train_iterator):
-        self.callbacks = callbacks
-        self.train_iterator = train_iterator
-        self.resume = None
+__all__ = ["run_fit", "run_evaluate", "run_predict"]
 
 
 def _should_validate(epoch, validation_freq):
@@ -66,15 +53,32 @@ def _should_validate(epoch, validation_freq):
 
 def run_fit(model, train_iterator, callbacks, epochs, initial_epoch=0, val_iterator=None,
             validation_freq=1):
-    """Trains ``model`` for ``epochs - initial_epoch`` epochs; returns ``model.history``."""
+    """Trains ``model`` for ``epochs - initial_epoch`` epochs; returns ``model.history``.
+
+    The callbacks hold this fit's ``FitContext`` (``callback.fit_context``, and
+    ``model._fit_context``) from before ``on_train_begin`` until the fit returns or raises.
+    """
+    context = FitContext(callbacks, train_iterator, initial_epoch, epochs)
+    model._fit_context = context
+    callbacks.set_fit_context(context)
+    try:
+        _fit_epochs(model, context, val_iterator, validation_freq)
+    finally:
+        model._fit_context = None
+        callbacks.set_fit_context(None)
+    return model.history
+
+
+def _fit_epochs(model, context, val_iterator, validation_freq):
+    callbacks, train_iterator = context.callbacks, context.train_iterator
     model.stop_training = False
-    context = model._fit_context = FitContext(callbacks, train_iterator)
     callbacks.on_train_begin()
+    initial_epoch = context.initial_epoch
     if context.resume is not None:
         initial_epoch = context.resume["epoch"]
         train_iterator.skip_steps(context.resume["step"])
     epoch_logs = {}
-    for epoch in range(initial_epoch, epochs):
+    for epoch in range(initial_epoch, context.epochs):
         model.reset_metrics()
         callbacks.on_epoch_begin(epoch)
         model.train()
@@ -95,8 +99,6 @@ def run_fit(model, train_iterator, callbacks, epochs, initial_epoch=0, val_itera
         if model.stop_training or train_iterator.ran_out_of_data:
             break
     callbacks.on_train_end(epoch_logs)
-    model._fit_context = None
-    return model.history
 
 
 def run_evaluate(model, iterator, callbacks):

@@ -1,0 +1,141 @@
+"""Additions: everything ``add_loss`` / ``add_metric`` contribute to a model, in one object.
+
+Three sources feed it, all per model call:
+
+* ``torchfit.Layer`` submodules, whose ``forward`` calls ``self.add_loss`` / ``self.add_metric``;
+* zero-argument callables given to ``model.add_loss`` / ``model.add_metric``, evaluated after
+  each call (weight penalties);
+* callables of a submodule's output (``on="encoder"``), run by a forward hook on that submodule
+  (activity penalties).
+
+``Model.__call__`` brackets every call with ``begin_call`` / ``end_call``; ``losses`` and
+``metric_values`` then hold that call's values. When nothing adds anything (the common case),
+``empty`` is True and the model call is a plain module call: no per-step Python work at all.
+The submodules are looked at once, and again after ``add_loss`` / ``add_metric`` or ``compile``.
+"""
+
+import torch
+
+from torchfit.layer import Layer, check_aggregation, check_loss_value
+from torchfit.metrics import Mean, Sum
+
+__all__ = ["Additions"]
+
+
+def _metric_value(value):
+    if not isinstance(value, torch.Tensor):
+        value = torch.as_tensor(value, dtype=torch.float32)
+    return value.detach().float().mean()
+
+
+class Additions:
+    """The added losses and metrics of one model, and the epoch trackers of the metrics.
+
+    Example:
+        >>> net = nn.Sequential(nn.Linear(3, 2))
+        >>> additions = Additions()
+        >>> additions.add_loss(lambda: net[0].weight.abs().sum())
+        >>> additions.empty(net)
+        False
+        >>> additions.begin_call(net)
+        >>> _ = net(torch.ones(1, 3))
+        >>> additions.end_call()
+        >>> torch.equal(additions.losses(net)[0], net[0].weight.abs().sum())
+        True
+    """
+
+    def __init__(self):
+        self._layers = None  # the Layer submodules; None: look again at the next call
+        self._has_hooks = False
+        self._loss_fns = []  # zero-argument callables
+        self._metric_fns = []  # (callable, name, aggregation)
+        self._call_losses = []  # this call's values from the callables and the hooks
+        self._call_metrics = []  # (name, value, aggregation)
+        self.trackers = {}  # add_metric name -> Mean/Sum over the epoch, made on first sight
+
+    def layers(self, model):
+        # Found once: walking every submodule at every step would cost per-step Python time.
+        if self._layers is None:
+            self._layers = [m for m in model.modules() if isinstance(m, Layer)]
+        return self._layers
+
+    def empty(self, model):
+        """True when nothing in ``model`` adds losses or metrics."""
+        return not (self.layers(model) or self._loss_fns or self._metric_fns or self._has_hooks)
+
+    def refresh(self):
+        """Looks for ``Layer`` submodules again at the next call (the module may have changed)."""
+        self._layers = None
+
+    def begin_call(self, model):
+        for layer in self.layers(model):
+            layer.clear_added()
+        self._call_losses.clear()
+        self._call_metrics.clear()
+
+    def end_call(self):
+        for fn in self._loss_fns:
+            self._call_losses.append(check_loss_value(fn(), "model.add_loss"))
+        for fn, name, aggregation in self._metric_fns:
+            self._call_metrics.append((name, _metric_value(fn()), aggregation))
+
+    def losses(self, model):
+        """The losses added during the last call."""
+        return [loss for layer in self.layers(model) for loss in layer._losses] + \
+            self._call_losses
+
+    def metric_values(self, model):
+        """``(name, value, aggregation)`` of the metrics added during the last call."""
+        return [entry for layer in self.layers(model) for entry in layer._added_metrics] + \
+            self._call_metrics
+
+    def add_loss(self, loss, submodule=None, owner="model.add_loss"):
+        """``loss()`` after every call, or ``loss(output)`` of ``submodule`` at its every call."""
+        self.refresh()
+        if submodule is None:
+            self._loss_fns.append(loss)
+            return
+        self._has_hooks = True
+        submodule.register_forward_hook(
+            lambda module, inputs, output: self._call_losses.append(
+                check_loss_value(loss(output), owner)))
+
+    def add_metric(self, metric, name, aggregation="mean", submodule=None):
+        """Logs ``metric()`` (or ``metric(output)`` of ``submodule``) as ``name``."""
+        check_aggregation(aggregation)
+        self.refresh()
+        if submodule is None:
+            self._metric_fns.append((metric, name, aggregation))
+            return
+        self._has_hooks = True
+        submodule.register_forward_hook(
+            lambda module, inputs, output: self._call_metrics.append(
+                (name, _metric_value(metric(output)), aggregation)))
+
+    def update_trackers(self, model, taken_names, device):
+        """Feeds the last call's metric values to their trackers; True if a tracker was made.
+
+        Args:
+            model: the model whose last call is read.
+            taken_names: the compiled metric and loss names, which an added metric may not reuse.
+            device: where new trackers live.
+        """
+        made = False
+        for name, value, aggregation in self.metric_values(model):
+            tracker = self.trackers.get(name)
+            if tracker is None:
+                tracker = self._make_tracker(name, aggregation, taken_names, device)
+                made = True
+            tracker.update_state(value)
+        return made
+
+    def _make_tracker(self, name, aggregation, taken_names, device):
+        if name in taken_names:
+            raise ValueError(
+                f"add_metric name {name!r} clashes with a compiled metric or loss of the same "
+                f"name. Compiled names: {list(taken_names)}. Choose another name."
+            )
+        tracker = (Mean if aggregation == "mean" else Sum)(name=name)
+        tracker.to(device)
+        self.trackers[name] = tracker
+        return tracker

@@ -1,0 +1,107 @@
+"""Checks of the arguments of ``fit`` / ``evaluate`` / ``predict``, before any data is touched.
+
+Each raises ``ValueError`` naming the argument, what was received and what was expected, so a
+bad call fails before the first training step.
+"""
+
+import numbers
+
+import numpy as np
+import torch
+
+from torchfit import data as data_module
+from torchfit import progress
+
+__all__ = ["check_positive_int", "check_fit_arguments", "resolve_device", "resolve_verbose",
+           "unpack_validation_data"]
+
+
+def resolve_device(device):
+    """``"auto"`` → CUDA if available, then MPS, then CPU; anything else → ``torch.device``.
+
+    Example:
+        >>> resolve_device("cpu")
+        device(type='cpu')
+    """
+    if device is None or device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(
+            f"Invalid device: {device!r}. Expected 'auto', 'cpu', 'cuda', 'cuda:N', 'mps' or a "
+            "torch.device."
+        ) from error
+
+
+def check_positive_int(name, value, allow_none=True, minimum=1):
+    """Raises ``ValueError`` unless ``value`` is an integer ``>= minimum`` (or None if allowed).
+
+    Example:
+        >>> check_positive_int("batch_size", 0)
+        Traceback (most recent call last):
+        ValueError: `batch_size` must be a positive integer. Received: batch_size=0
+    """
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        expected = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"`{name}` must be {expected}. Received: {name}={value!r}")
+
+
+def resolve_verbose(verbose):
+    """``"auto"`` → 1 on a terminal or in a notebook, else 2; 0, 1 and 2 as they are."""
+    if verbose == "auto":
+        return 1 if progress.is_interactive() else 2
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"`verbose` must be 0, 1, 2 or 'auto'. Received: verbose={verbose!r}")
+    return int(verbose)
+
+
+def _check_validation_freq(validation_freq):
+    if isinstance(validation_freq, int) and not isinstance(validation_freq, bool):
+        check_positive_int("validation_freq", validation_freq, allow_none=False)
+    elif not (isinstance(validation_freq, (list, tuple, set, range))
+              and all(isinstance(e, int) for e in validation_freq)):
+        raise ValueError(
+            "`validation_freq` must be a positive integer or a collection of epoch "
+            f"numbers (1-based). Received: validation_freq={validation_freq!r}"
+        )
+
+
+def check_fit_arguments(batch_size, epochs, initial_epoch, steps_per_epoch, validation_steps,
+                        validation_batch_size, validation_freq, validation_split):
+    """The checks ``fit`` makes on its numeric arguments."""
+    check_positive_int("batch_size", batch_size)
+    check_positive_int("epochs", epochs, allow_none=False, minimum=0)
+    check_positive_int("initial_epoch", initial_epoch, allow_none=False, minimum=0)
+    check_positive_int("steps_per_epoch", steps_per_epoch)
+    check_positive_int("validation_steps", validation_steps)
+    check_positive_int("validation_batch_size", validation_batch_size)
+    _check_validation_freq(validation_freq)
+    if not isinstance(validation_split, numbers.Real) or not 0 <= validation_split < 1:
+        raise ValueError(
+            "`validation_split` must be a float in [0, 1). "
+            f"Received: validation_split={validation_split!r}"
+        )
+
+
+def unpack_validation_data(validation_data):
+    """``(x, y, sample_weight)`` from ``(x_val, y_val[, sw])`` or from a Dataset/DataLoader/..."""
+    if isinstance(validation_data, (tuple, list)) and len(validation_data) in (2, 3):
+        return tuple(validation_data) + (None,) * (3 - len(validation_data))
+    if not isinstance(validation_data, (tuple, list, np.ndarray, torch.Tensor)) and \
+            data_module.is_data(validation_data):
+        return validation_data, None, None
+    length = (f" of length {len(validation_data)}"
+              if isinstance(validation_data, (tuple, list)) else "")
+    raise ValueError(
+        "`validation_data` must be a tuple `(x_val, y_val)` or `(x_val, y_val, val_sample_weight)`"
+        ", or a Dataset, DataLoader or generator of such batches. "
+        f"Received: {type(validation_data).__name__}{length}."
+    )
