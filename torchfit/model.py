@@ -21,6 +21,7 @@ from torchfit.trainer.additions import Additions
 from torchfit.trainer.arguments import check_positive_int, resolve_device, resolve_verbose
 from torchfit.trainer.compile_utils import CompiledLoss, CompiledMetrics
 from torchfit.trainer.epoch_iterator import EpochIterator
+from torchfit.trainer.inputs import check_input_names, forward_keywords
 from torchfit.trainer.jit import check_jit_compile, compiled_forward
 from torchfit.trainer.step import StepPolicy
 from torchfit.utils.summary import summary as summary_table
@@ -341,28 +342,11 @@ class Model(nn.Module):
             return self.call_with_inputs(x)
 
     # ------------------------------------------------------------------ data plumbing
-    def _forward_keywords(self):
-        """Names ``forward`` takes by keyword, or ``None`` when it takes ``**kwargs`` (cached)."""
-        if self._forward_names is False:
-            target = self.module if self.module is not None else self
-            try:
-                params = inspect.signature(target.forward).parameters.values()
-            except (TypeError, ValueError):
-                params = ()
-            self._forward_names = None if not params or any(
-                p.kind == p.VAR_KEYWORD for p in params) else [
-                p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-        return self._forward_names
-
     def _check_input_names(self, x):
-        names = self._forward_keywords()
-        unknown = [key for key in x if key not in names] if names is not None else []
-        if unknown:
-            target = self.module if self.module is not None else self
-            raise ValueError(
-                f"Input dict keys {unknown} do not match the parameters of "
-                f"{type(target).__name__}.forward: {names}. Name the inputs after them."
-            )
+        target = self.module if self.module is not None else self
+        if self._forward_names is False:  # looked up once: a signature costs per-step time
+            self._forward_names = forward_keywords(target.forward)
+        check_input_names(x, self._forward_names, type(target).__name__)
 
     def _adapter(self, x, y, sample_weight, batch_size, shuffle=False, class_weight=None):
         return data_module.get_adapter(
@@ -371,14 +355,9 @@ class Model(nn.Module):
         )
 
     def _callbacks(self, callbacks, verbose, epochs, steps, add_history=False):
-        user = list(callbacks or ())
-        extra = []
-        if add_history:
-            extra.append(callbacks_module.History())
-        if verbose and not any(isinstance(cb, callbacks_module.ProgbarLogger) for cb in user):
-            extra.append(callbacks_module.ProgbarLogger())
-        params = {"verbose": verbose, "epochs": epochs, "steps": steps}
-        return callbacks_module.CallbackList(extra + user, model=self, params=params)
+        return callbacks_module.CallbackList(
+            callbacks, add_history=add_history, add_progbar=bool(verbose), model=self,
+            params={"verbose": verbose, "epochs": epochs, "steps": steps})
 
     # ------------------------------------------------------------------ fit / evaluate / predict
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,

@@ -3,6 +3,8 @@
 from types import MappingProxyType
 
 from torchfit.callbacks.callback import Callback
+from torchfit.callbacks.history import History
+from torchfit.callbacks.progbar_logger import ProgbarLogger
 from torchfit.logs import to_floats
 
 __all__ = ["CallbackList"]
@@ -40,11 +42,14 @@ class CallbackList:
 
     Args:
         callbacks: a list of ``Callback`` instances.
+        add_history: put a ``History`` first (``fit`` does).
+        add_progbar: put a ``ProgbarLogger`` first, unless the list has one.
         model: set on every callback.
         params: ``{"epochs", "steps", "verbose"}``, set on every callback.
     """
 
-    def __init__(self, callbacks=(), model=None, params=None):
+    def __init__(self, callbacks=(), add_history=False, add_progbar=False, model=None,
+                 params=None):
         callbacks = list(callbacks or ())
         for callback in callbacks:
             if not isinstance(callback, Callback):
@@ -52,6 +57,10 @@ class CallbackList:
                     "`callbacks` must be a list of torchfit.callbacks.Callback instances. "
                     f"Received: {callback!r} of type {type(callback).__name__}."
                 )
+        if add_progbar and not any(isinstance(cb, ProgbarLogger) for cb in callbacks):
+            callbacks.insert(0, ProgbarLogger())
+        if add_history:
+            callbacks.insert(0, History())
         # Callbacks that save the others' state (BackupAndRestore) run after them.
         callbacks.sort(key=lambda cb: cb.dispatch_last)
         self.callbacks = callbacks

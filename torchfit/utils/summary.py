@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from torchfit import nest
+from torchfit.data.utils import to_tensor
 
 __all__ = ["summary", "count_params"]
 
@@ -69,8 +70,6 @@ def resolve_inputs(model, example_inputs):
 
 def to_device(example_inputs, device):
     """NumPy/pandas/tensor leaves → tensors on ``device``; float64 → float32, as in ``fit``."""
-    from torchfit.data.utils import to_tensor  # torchfit.data imports the model's neighbours
-
     def convert(leaf):
         if isinstance(leaf, torch.Tensor) and leaf.dim() == 0:
             return leaf.to(device)

@@ -1,0 +1,67 @@
+"""The argument checks of fit / evaluate / predict."""
+
+import numpy as np
+import pytest
+import torch
+
+from torchfit.trainer import arguments
+
+
+def test_resolve_device():
+    assert arguments.resolve_device("cpu") == torch.device("cpu")
+    assert arguments.resolve_device("auto").type in ("cpu", "cuda", "mps")
+    with pytest.raises(ValueError, match="Invalid device: 'gpu0'"):
+        arguments.resolve_device("gpu0")
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, True, "3"])
+def test_check_positive_int_refuses(value):
+    with pytest.raises(ValueError, match=rf"`steps` must be a positive integer\. Received: "
+                                         rf"steps={value!r}"):
+        arguments.check_positive_int("steps", value)
+
+
+def test_check_positive_int_accepts_none_and_a_minimum():
+    arguments.check_positive_int("steps", None)
+    arguments.check_positive_int("epochs", 0, allow_none=False, minimum=0)
+    with pytest.raises(ValueError, match="an integer >= 0"):
+        arguments.check_positive_int("epochs", -1, allow_none=False, minimum=0)
+
+
+def test_resolve_verbose():
+    assert [arguments.resolve_verbose(v) for v in (0, 1, 2)] == [0, 1, 2]
+    assert arguments.resolve_verbose("auto") == 2  # pytest captures stdout: not a terminal
+    with pytest.raises(ValueError, match="`verbose` must be 0, 1, 2 or 'auto'"):
+        arguments.resolve_verbose(3)
+
+
+def fit_arguments(**changes):
+    values = dict(batch_size=None, epochs=1, initial_epoch=0, steps_per_epoch=None,
+                  validation_steps=None, validation_batch_size=None, validation_freq=1,
+                  validation_split=0.0)
+    values.update(changes)
+    return values
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"validation_freq": 0}, "`validation_freq` must be a positive integer"),
+    ({"validation_freq": [1, "2"]}, "collection of epoch numbers"),
+    ({"validation_split": 1.0}, r"`validation_split` must be a float in \[0, 1\)"),
+    ({"epochs": -1}, "`epochs` must be an integer >= 0"),
+    ({"validation_batch_size": 0}, "`validation_batch_size` must be a positive integer"),
+])
+def test_check_fit_arguments(changes, message):
+    arguments.check_fit_arguments(**fit_arguments())
+    arguments.check_fit_arguments(**fit_arguments(validation_freq=[1, 3], validation_split=0.5))
+    with pytest.raises(ValueError, match=message):
+        arguments.check_fit_arguments(**fit_arguments(**changes))
+
+
+def test_unpack_validation_data():
+    x, y, sw = np.zeros((2, 1)), np.zeros(2), np.ones(2)
+    assert arguments.unpack_validation_data((x, y)) == (x, y, None)
+    assert arguments.unpack_validation_data([x, y, sw]) == (x, y, sw)
+    dataset = torch.utils.data.TensorDataset(torch.zeros(2, 1), torch.zeros(2))
+    assert arguments.unpack_validation_data(dataset) == (dataset, None, None)
+    with pytest.raises(ValueError, match="Received: tuple of length 1"):
+        arguments.unpack_validation_data((x,))
