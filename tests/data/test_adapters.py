@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
 
 import torchfit
+from torchfit import data
 from helpers import blobs, compiled_model
 
 X, Y = blobs()
@@ -237,3 +238,33 @@ def test_batches_are_moved_to_the_device_whole():
         step, batch = next(iter(iterator))
     assert step == 0 and all(t.device.type == "meta" for t in batch)
     assert model is not None
+
+
+def test_length_mismatch_names_both_lengths():
+    with pytest.raises(ValueError, match=r"x: 10, y: 9\)"):
+        data.ArrayAdapter(np.zeros((10, 2)), np.zeros(9))
+    with pytest.raises(ValueError, match=r"sample_weight: 4\)"):
+        data.ArrayAdapter(np.zeros((10, 2)), np.zeros(10), np.ones(4))
+
+
+def test_array_adapter_batches_cover_every_sample_once():
+    x = np.arange(10, dtype=np.float32).reshape(10, 1)
+    y = np.arange(10)
+    adapter = data.ArrayAdapter(x, y, batch_size=4, shuffle=True)
+    assert adapter.num_batches == 3
+    batches = list(adapter.batches())
+    assert [len(b[0]) for b in batches] == [4, 4, 2]
+    seen = torch.cat([b[1] for b in batches])
+    assert sorted(seen.tolist()) == list(range(10))
+    # x and y stay aligned under shuffling.
+    for xb, yb in batches:
+        assert torch.equal(xb[:, 0].long(), yb)
+    ordered = torch.cat([b[1] for b in data.ArrayAdapter(x, y, batch_size=4).batches()])
+    assert ordered.tolist() == list(range(10))
+
+
+def test_nested_inputs_are_batched_leaf_by_leaf():
+    x = {"a": np.zeros((6, 2), np.float32), "b": [np.ones((6, 3), np.float32)]}
+    adapter = data.ArrayAdapter(x, np.arange(6), batch_size=4)
+    xb, yb = next(iter(adapter.batches()))
+    assert xb["a"].shape == (4, 2) and xb["b"][0].shape == (4, 3) and yb.shape == (4,)
