@@ -16,7 +16,6 @@ from torchfit import data as data_module
 from torchfit import nest, optimizers, saving
 from torchfit.logs import MetricLogs, to_floats
 from torchfit.trainer import arguments, loops
-from torchfit.layer import check_aggregation
 from torchfit.trainer.additions import Additions
 from torchfit.trainer.arguments import check_positive_int, resolve_device, resolve_verbose
 from torchfit.trainer.compile_utils import CompiledLoss, CompiledMetrics
@@ -118,16 +117,6 @@ class Model(nn.Module):
         """Losses added during the last forward call (``Layer.add_loss`` and ``model.add_loss``)."""
         return self._additions.losses(self)
 
-    def _submodule(self, name, method):
-        modules = dict(self.weights_module().named_modules())
-        modules.pop("", None)
-        if name not in modules:
-            raise ValueError(
-                f"{method}(on={name!r}): no submodule is named {name!r}. Available names: "
-                f"{', '.join(map(repr, modules))}."
-            )
-        return modules[name]
-
     def add_loss(self, loss, on=None):
         """Adds a loss computed at every forward call, added to the training loss by ``fit``.
 
@@ -137,14 +126,7 @@ class Model(nn.Module):
                 submodule's output (an activity penalty ``lambda out: 0.1 * out.sum()``).
             on: the name of a submodule (as in ``named_modules()`` of the wrapped module).
         """
-        if not callable(loss):
-            raise TypeError(
-                "model.add_loss takes a callable: a zero-argument function, or with `on=` a "
-                f"function of that submodule's output. Received: {type(loss).__name__}. To add a "
-                "tensor computed inside forward, use torchfit.Layer.add_loss."
-            )
-        submodule = None if on is None else self._submodule(on, "add_loss")
-        self._additions.add_loss(loss, submodule, owner=f"model.add_loss(on={on!r})")
+        self._additions.add_loss(loss, on, self.weights_module())
         self._adds_nothing = False
 
     def add_metric(self, metric, name, aggregation="mean", on=None):
@@ -157,15 +139,7 @@ class Model(nn.Module):
             aggregation: ``"mean"`` or ``"sum"`` over the batches of an epoch.
             on: the name of a submodule.
         """
-        check_aggregation(aggregation)
-        if not callable(metric):
-            raise TypeError(
-                "model.add_metric takes a callable (zero-argument, or of the `on=` submodule's "
-                f"output). Received: {type(metric).__name__}. Inside forward, use "
-                "torchfit.Layer.add_metric."
-            )
-        submodule = None if on is None else self._submodule(on, "add_metric")
-        self._additions.add_metric(metric, name, aggregation, submodule)
+        self._additions.add_metric(metric, name, aggregation, on, self.weights_module())
         self._adds_nothing = False
 
     @property
@@ -206,8 +180,6 @@ class Model(nn.Module):
                 their gradients: N batches of size B give the update of one batch of N·B.
         """
         check_kwargs("compile", kwargs, list(inspect.signature(Model.compile).parameters)[1:-1])
-        check_positive_int("gradient_accumulation_steps", gradient_accumulation_steps,
-                           allow_none=False)
         step = StepPolicy(precision, self.device, gradient_accumulation_steps)
         check_jit_compile(jit_compile)
         self.to(self.device)

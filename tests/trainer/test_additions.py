@@ -44,8 +44,8 @@ def test_callables_and_submodule_hooks():
     net = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
     additions = Additions()
     additions.add_loss(lambda: net[0].weight.pow(2).sum())
-    additions.add_loss(lambda out: 0.5 * out.sum(), submodule=net[1], owner="test")
-    additions.add_metric(lambda out: out.max(), "peak", "sum", submodule=net[1])
+    additions.add_loss(lambda out: 0.5 * out.sum(), on="1", root=net)
+    additions.add_metric(lambda out: out.max(), "peak", "sum", on="1", root=net)
     out = call(additions, net, torch.ones(4, 2))
     hook_loss, weight_loss = additions.losses(net)  # hooks fire during the call, callables after
     torch.testing.assert_close(weight_loss, net[0].weight.pow(2).sum())
@@ -67,11 +67,17 @@ def test_trackers_aggregate_over_calls_and_refuse_taken_names():
 
 
 def test_a_non_scalar_added_loss_names_where_it_came_from():
-    net = nn.Linear(2, 2)
+    net = nn.Sequential()
+    net.add_module("fc", nn.Linear(2, 2))
     additions = Additions()
-    additions.add_loss(lambda out: out, submodule=net, owner="model.add_loss(on='fc')")
+    additions.add_loss(lambda out: out, on="fc", root=net)
     with pytest.raises(ValueError, match=r"model.add_loss\(on='fc'\) expects a scalar tensor"):
         call(additions, net, torch.ones(1, 2))
+    with pytest.raises(ValueError, match=r"add_metric\(on='fc2'\): no submodule is named 'fc2'. "
+                                         r"Available names: 'fc'"):
+        additions.add_metric(lambda out: out.sum(), "s", on="fc2", root=net)
+    with pytest.raises(TypeError, match="model.add_loss takes a callable"):
+        additions.add_loss(torch.ones(()))
 
 
 def test_refresh_finds_layers_added_later():

@@ -28,6 +28,17 @@ def _metric_value(value):
     return value.detach().float().mean()
 
 
+def _submodule(root, name, method):
+    modules = dict(root.named_modules())
+    modules.pop("", None)
+    if name not in modules:
+        raise ValueError(
+            f"{method}(on={name!r}): no submodule is named {name!r}. Available names: "
+            f"{', '.join(map(repr, modules))}."
+        )
+    return modules[name]
+
+
 class Additions:
     """The added losses and metrics of one model, and the epoch trackers of the metrics.
 
@@ -89,28 +100,42 @@ class Additions:
         return [entry for layer in self.layers(model) for entry in layer._added_metrics] + \
             self._call_metrics
 
-    def add_loss(self, loss, submodule=None, owner="model.add_loss"):
-        """``loss()`` after every call, or ``loss(output)`` of ``submodule`` at its every call."""
+    def add_loss(self, loss, on=None, root=None):
+        """``loss()`` after every call, or with ``on`` ``loss(output)`` of the submodule of
+        ``root`` so named, at its every call (a forward hook)."""
+        if not callable(loss):
+            raise TypeError(
+                "model.add_loss takes a callable: a zero-argument function, or with `on=` a "
+                f"function of that submodule's output. Received: {type(loss).__name__}. To add a "
+                "tensor computed inside forward, use torchfit.Layer.add_loss."
+            )
         self.refresh()
-        if submodule is None:
+        if on is None:
             self._loss_fns.append(loss)
             return
-        self._has_hooks = True
-        submodule.register_forward_hook(
+        owner = f"model.add_loss(on={on!r})"
+        _submodule(root, on, "add_loss").register_forward_hook(
             lambda module, inputs, output: self._call_losses.append(
                 check_loss_value(loss(output), owner)))
+        self._has_hooks = True
 
-    def add_metric(self, metric, name, aggregation="mean", submodule=None):
-        """Logs ``metric()`` (or ``metric(output)`` of ``submodule``) as ``name``."""
+    def add_metric(self, metric, name, aggregation="mean", on=None, root=None):
+        """Logs ``metric()`` (or with ``on`` ``metric(output)`` of that submodule) as ``name``."""
         check_aggregation(aggregation)
+        if not callable(metric):
+            raise TypeError(
+                "model.add_metric takes a callable (zero-argument, or of the `on=` submodule's "
+                f"output). Received: {type(metric).__name__}. Inside forward, use "
+                "torchfit.Layer.add_metric."
+            )
         self.refresh()
-        if submodule is None:
+        if on is None:
             self._metric_fns.append((metric, name, aggregation))
             return
-        self._has_hooks = True
-        submodule.register_forward_hook(
+        _submodule(root, on, "add_metric").register_forward_hook(
             lambda module, inputs, output: self._call_metrics.append(
                 (name, _metric_value(metric(output)), aggregation)))
+        self._has_hooks = True
 
     def update_trackers(self, model, taken_names, device):
         """Feeds the last call's metric values to their trackers; True if a tracker was made.

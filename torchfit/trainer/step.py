@@ -11,6 +11,7 @@ The common case (float32, no accumulation) is exactly the plain torch step: ``ze
 ``backward``, ``step``.
 """
 
+from torchfit.trainer.arguments import check_positive_int
 from torchfit.trainer.precision import Precision
 
 __all__ = ["StepPolicy"]
@@ -40,6 +41,7 @@ class StepPolicy:
 
     def __init__(self, precision="32", device="cpu", accumulation_steps=1):
         self.precision = Precision(precision, device)
+        check_positive_int("gradient_accumulation_steps", accumulation_steps, allow_none=False)
         self.accumulation_steps = accumulation_steps
         self._micro_steps = 0
 
