@@ -13,7 +13,7 @@ from torchfit import callbacks, data, datasets, losses, metrics, optimizers, sch
 from torchfit.layer import Layer
 from torchfit.model import Model, Sequential
 
-__version__ = "0.1.0"
+from torchfit._version import __version__
 
 __all__ = [
     "Model",

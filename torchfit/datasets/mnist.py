@@ -19,6 +19,8 @@ import warnings
 
 import numpy as np
 
+from torchfit.saving.atomic import atomic_write
+
 MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
 DEFAULT_CACHE_DIR = os.path.join("~", ".torchfit", "datasets")
@@ -161,9 +163,6 @@ def _ensure_file(file_path, origin, file_hash):
 
 def _download(origin, file_path, file_hash):
     """Download `origin` to `file_path` atomically; nothing is left behind unless it verifies."""
-    # Imported here: saving imports torch, and reading the dataset should not need it.
-    from torchfit.saving import atomic_write
-
     how_to_fix = (
         f"To fix: check your network and try again; or download {origin} yourself and put it "
         f"at {file_path}; or use load_data(sample=True) for the bundled 5,000-image sample."

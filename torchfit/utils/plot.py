@@ -28,6 +28,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from torchfit import nest
+from torchfit.saving.atomic import atomic_write
 from torchfit.utils.summary import (UNKNOWN, format_shape, inference_mode, model_device,
                                     resolve_inputs, root_module, run_forward, to_device)
 
@@ -398,8 +399,6 @@ def _to_pydot(pydot, graph, show_shapes, show_layer_names, rankdir, dpi):
 
 
 def _write(dot, to_file, fmt):
-    from torchfit.saving import atomic_write
-
     if fmt == "dot":
         data = dot.to_string().encode("utf-8")
     else:

@@ -1,4 +1,4 @@
-"""Saves killed on purpose, for the crash-safety tests in tests/test_saving.py.
+"""Saves killed on purpose, for the crash-safety tests in tests/saving/test_atomic.py.
 
     python saving_kill_script.py PATH POINT [PATH POINT ...]
 
@@ -25,6 +25,7 @@ import traceback
 import torch
 
 from torchfit import saving
+from torchfit.saving import atomic, hdf5
 
 POINTS = ("created", "half", "synced", "replaced")
 
@@ -43,11 +44,11 @@ def arm(point, h5):
     """Patches the writer so that this process dies at `point` of its next save."""
     if point == "created":  # write_fn is the first thing atomic_write calls after creating it
         if h5:
-            saving._h5_write_weights_file = lambda tmp, state: die()
+            hdf5.write_weights_file = lambda tmp, state: die()
         else:
             torch.save = lambda obj, tmp: die()
     elif point == "half" and h5:
-        real_write_tensor, written = saving._write_tensor, []
+        real_write_tensor, written = hdf5._write_tensor, []
 
         def write_tensor(group, name, tensor):
             if len(written) == 2:
@@ -56,7 +57,7 @@ def arm(point, h5):
             written.append(name)
             real_write_tensor(group, name, tensor)
 
-        saving._write_tensor = write_tensor
+        hdf5._write_tensor = write_tensor
     elif point == "half":
         real_save = torch.save
 
@@ -74,7 +75,7 @@ def arm(point, h5):
     elif point == "synced":
         os.replace = lambda src, dst: die()
     elif point == "replaced":
-        saving._fsync_folder = lambda folder: die()
+        atomic._fsync_folder = lambda folder: die()
     else:
         raise ValueError(f"unknown kill point {point!r}; expected one of {POINTS}")
 
