@@ -12,6 +12,7 @@ Who owns what:
 
 One ``fit``, with every callback hook in firing order::
 
+    callbacks.set_fit_context(FitContext(...))          # callback.fit_context, until fit ends
     callbacks.on_train_begin()                          # may ask to resume (BackupAndRestore)
     for epoch in range(initial_epoch, epochs):
         model.reset_metrics()
@@ -34,6 +35,7 @@ One ``fit``, with every callback hook in firing order::
         callbacks.on_epoch_end(epoch, epoch_logs)
         if model.stop_training: break
     callbacks.on_train_end(epoch_logs)
+    callbacks.set_fit_context(None)                     # also when fit raises
 """
 
 import torch
@@ -58,47 +60,40 @@ def run_fit(model, train_iterator, callbacks, epochs, initial_epoch=0, val_itera
     The callbacks hold this fit's ``FitContext`` (``callback.fit_context``, and
     ``model._fit_context``) from before ``on_train_begin`` until the fit returns or raises.
     """
-    context = FitContext(callbacks, train_iterator, initial_epoch, epochs)
-    model._fit_context = context
+    context = model._fit_context = FitContext(callbacks, train_iterator, initial_epoch, epochs)
     callbacks.set_fit_context(context)
     try:
-        _fit_epochs(model, context, val_iterator, validation_freq)
+        model.stop_training = False
+        callbacks.on_train_begin()
+        if context.resume is not None:
+            initial_epoch = context.resume["epoch"]
+            train_iterator.skip_steps(context.resume["step"])
+        epoch_logs = {}
+        for epoch in range(initial_epoch, epochs):
+            model.reset_metrics()
+            callbacks.on_epoch_begin(epoch)
+            model.train()
+            logs = None
+            for step, batch in train_iterator:
+                callbacks.on_train_batch_begin(step)
+                logs = model.train_step(batch)
+                callbacks.on_train_batch_end(step, logs)
+                if model.stop_training:
+                    break
+            if logs is None:  # The data ran out before this epoch's first step.
+                break
+            epoch_logs = to_floats(logs)
+            if val_iterator is not None and _should_validate(epoch, validation_freq):
+                val_logs = run_evaluate(model, val_iterator, callbacks)
+                epoch_logs.update({f"val_{name}": value for name, value in val_logs.items()})
+            callbacks.on_epoch_end(epoch, epoch_logs)
+            if model.stop_training or train_iterator.ran_out_of_data:
+                break
+        callbacks.on_train_end(epoch_logs)
     finally:
         model._fit_context = None
         callbacks.set_fit_context(None)
     return model.history
-
-
-def _fit_epochs(model, context, val_iterator, validation_freq):
-    callbacks, train_iterator = context.callbacks, context.train_iterator
-    model.stop_training = False
-    callbacks.on_train_begin()
-    initial_epoch = context.initial_epoch
-    if context.resume is not None:
-        initial_epoch = context.resume["epoch"]
-        train_iterator.skip_steps(context.resume["step"])
-    epoch_logs = {}
-    for epoch in range(initial_epoch, context.epochs):
-        model.reset_metrics()
-        callbacks.on_epoch_begin(epoch)
-        model.train()
-        logs = None
-        for step, batch in train_iterator:
-            callbacks.on_train_batch_begin(step)
-            logs = model.train_step(batch)
-            callbacks.on_train_batch_end(step, logs)
-            if model.stop_training:
-                break
-        if logs is None:  # The data ran out before this epoch's first step.
-            break
-        epoch_logs = to_floats(logs)
-        if val_iterator is not None and _should_validate(epoch, validation_freq):
-            val_logs = run_evaluate(model, val_iterator, callbacks)
-            epoch_logs.update({f"val_{name}": value for name, value in val_logs.items()})
-        callbacks.on_epoch_end(epoch, epoch_logs)
-        if model.stop_training or train_iterator.ran_out_of_data:
-            break
-    callbacks.on_train_end(epoch_logs)
 
 
 def run_evaluate(model, iterator, callbacks):
