@@ -96,7 +96,9 @@ def load_idx(path):
         ValueError: Bad magic number, or the data does not match the header's shape.
 
     Example:
-        >>> load_idx("t10k-labels-idx1-ubyte.gz").shape
+        >>> import importlib.resources
+        >>> folder = importlib.resources.files("torchfit.datasets") / "data"
+        >>> load_idx(folder / "t10k-labels-idx1-ubyte.gz").shape
         (10000,)
     """
     with open(path, "rb") as f:

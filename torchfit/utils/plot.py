@@ -419,9 +419,12 @@ def plot_model(model, to_file="model.png", show_shapes=False, show_layer_names=T
     """Draws the model's graph to an image, as ``keras.utils.plot_model``.
 
     Example:
-        >>> model = torchfit.Model(MultiInputMultiOutput())  # forward(img_input, ts_input)
-        >>> plot_model(model, "multi_input_and_output_model.png", show_shapes=True,
-        ...            example_inputs=[img_data[:2], ts_data[:2]])  # doctest: +SKIP
+        >>> class TwoInputs(nn.Module):
+        ...     def forward(self, image, series):
+        ...         return image.flatten(1).sum(1, keepdim=True) + series.sum(1, keepdim=True)
+        >>> model = torchfit.Model(TwoInputs())
+        >>> plot_model(model, "two_inputs.png", show_shapes=True,   # needs Graphviz's `dot`
+        ...            example_inputs=[torch.zeros(2, 1, 4, 4), torch.zeros(2, 3)])  # doctest: +SKIP
 
     Args:
         model: a ``torchfit.Model`` (its wrapped ``model.module`` is drawn) or any ``nn.Module``.
