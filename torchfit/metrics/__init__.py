@@ -2,11 +2,9 @@
 
 Every metric keeps its state on the device and returns device tensors from `result()`; nothing
 here reads a value back to the host. `get` turns what `compile(metrics=[...])` accepts into a
-`Metric`:
-a registered string, a `Metric` instance or class, a torchmetrics metric, a `torch.nn` loss
-module or a plain function `fn(y_true, y_pred)` returning per-sample values.
+`Metric`: a registered string, a `Metric` instance or class, a torchmetrics metric, a `torch.nn`
+loss module or a plain function `fn(y_true, y_pred)` returning per-sample values.
 """
-
 
 import torch
 
@@ -33,7 +31,7 @@ from torchfit.metrics.confusion import (
     TrueNegatives,
     TruePositives,
 )
-from torchfit.metrics.metric import Metric, to_snake_case
+from torchfit.metrics.metric import Metric
 from torchfit.metrics.probabilistic import (
     BinaryCrossentropy,
     CategoricalCrossentropy,
@@ -59,6 +57,7 @@ from torchfit.metrics.regression import (
     mean_squared_logarithmic_error,
 )
 from torchfit.metrics.torchmetrics_wrapper import TorchMetricsWrapper, is_torchmetrics_metric
+from torchfit.utils.naming import to_snake_case
 from torchfit.utils.validation import did_you_mean
 
 # Aliases as in Keras; function names map to the class computing their running mean.
@@ -129,7 +128,8 @@ ALL_METRICS = {
     "false_negatives": FalseNegatives,
 }
 
-# Their meaning depends on the loss and the output shapes: see `resolve_accuracy`.
+# Their meaning depends on the loss and the output shapes: `compile` resolves them with
+# `torchfit.trainer.compile_utils.resolve_accuracy`.
 SHAPE_DEPENDENT_NAMES = ("accuracy", "acc", "crossentropy", "ce")
 # The snake_case names and aliases (class names are accepted too; listing them doubles the list).
 _METRIC_NAMES = [n for n, c in ALL_METRICS.items() if n != c.__name__] + list(SHAPE_DEPENDENT_NAMES)
@@ -144,11 +144,10 @@ def get(identifier):
     `fn(y_true, y_pred)` returning per-sample values (its running mean, named `fn.__name__`).
 
     Example:
-
-    ```python
-    torchfit.metrics.get("mae").name  # "mae"
-    torchfit.metrics.get("AUC").name  # "auc"
-    ```
+        >>> torchfit.metrics.get("mae").name
+        'mae'
+        >>> torchfit.metrics.get("AUC").name
+        'auc'
     """
     if identifier is None or isinstance(identifier, Metric):
         return identifier
@@ -184,8 +183,9 @@ def _from_string(name):
         raise ValueError(
             f"Metric {name!r} depends on the loss and the shapes of the model's outputs, so it is "
             "resolved when the model is compiled and first run; outside compile use "
-            f"torchfit.metrics.resolve_accuracy({name!r}, y_true, y_pred, loss) or a specific name "
-            "such as 'sparse_categorical_accuracy', 'categorical_accuracy' or 'binary_accuracy'."
+            f"torchfit.trainer.compile_utils.resolve_accuracy({name!r}, y_true, y_pred, loss) or "
+            "a specific name such as 'sparse_categorical_accuracy', 'categorical_accuracy' or "
+            "'binary_accuracy'."
         )
     cls = ALL_METRICS.get(name)
     if cls is None:
@@ -204,71 +204,6 @@ def _torch_loss(y_true, y_pred, loss):
     if value.ndim == 0 and y_pred.ndim > 0 and getattr(loss, "reduction", None) == "mean":
         value = value.expand(y_pred.shape[0])
     return value
-
-
-_BINARY_LOSSES = frozenset(
-    {"binary_crossentropy", "bce", "binary_focal_crossentropy", "bce_loss", "bce_with_logits_loss"}
-)
-_LOGIT_LOSSES = frozenset(
-    {"bce_with_logits_loss", "cross_entropy_loss"}
-)  # torch.nn losses taking logits
-
-
-def resolve_accuracy(name, y_true, y_pred, loss=None):
-    """The metric that `"accuracy"`/`"acc"` (or `"crossentropy"`/`"ce"`) means for these outputs.
-
-    tf.keras 2.x rules: binary when `y_pred` has one value per sample (last axis 1, or 1-D) or
-    the loss is a binary crossentropy; sparse categorical when `y_true` has one axis fewer than
-    `y_pred`, or a last axis of 1 against several classes; categorical otherwise. The metric is
-    named `name`. When the loss is known to take logits (`from_logits=True`,
-    `nn.BCEWithLogitsLoss`, `nn.CrossEntropyLoss`), binary accuracy thresholds at 0 and the
-    crossentropy is computed from logits.
-
-    Args:
-        name: "accuracy", "acc", "crossentropy" or "ce".
-        y_true, y_pred: tensors or arrays of one batch (only their shapes are read), or shapes.
-        loss: the loss this output is compiled with (string, function, object or class), if any.
-
-    Example:
-
-    ```python
-    m = torchfit.metrics.resolve_accuracy("accuracy", torch.zeros(32), torch.zeros(32, 10))
-    type(m).__name__, m.name  # ("SparseCategoricalAccuracy", "accuracy")
-    ```
-    """
-    if name not in SHAPE_DEPENDENT_NAMES:
-        raise ValueError(
-            f"resolve_accuracy resolves {', '.join(map(repr, SHAPE_DEPENDENT_NAMES))}. "
-            f"Received: name={name!r}."
-        )
-    true_shape, pred_shape = _shape(y_true), _shape(y_pred)
-    loss_name = _loss_name(loss)
-    from_logits = getattr(loss, "from_logits", False) is True or loss_name in _LOGIT_LOSSES
-    is_binary = loss_name in _BINARY_LOSSES or len(pred_shape) <= 1 or pred_shape[-1] == 1
-    is_sparse = len(true_shape) < len(pred_shape) or (
-        len(true_shape) > 0 and true_shape[-1] == 1 and pred_shape[-1] > 1
-    )
-    if name in ("accuracy", "acc"):
-        if is_binary:
-            return BinaryAccuracy(name=name, threshold=0.0 if from_logits else 0.5)
-        return SparseCategoricalAccuracy(name=name) if is_sparse else CategoricalAccuracy(name=name)
-    if is_binary:
-        return BinaryCrossentropy(name=name, from_logits=from_logits)
-    if is_sparse:
-        return SparseCategoricalCrossentropy(name=name, from_logits=from_logits)
-    return CategoricalCrossentropy(name=name, from_logits=from_logits)
-
-
-def _shape(x):
-    return tuple(x.shape) if hasattr(x, "shape") else tuple(x)
-
-
-def _loss_name(loss):
-    if loss is None:
-        return None
-    if isinstance(loss, str):
-        return to_snake_case(loss)
-    return to_snake_case(getattr(loss, "__name__", None) or type(loss).__name__)
 
 
 __all__ = [
@@ -323,7 +258,6 @@ __all__ = [
     "mean_squared_logarithmic_error",
     "mse",
     "msle",
-    "resolve_accuracy",
     "sparse_categorical_accuracy",
     "sparse_categorical_crossentropy",
     "sparse_top_k_categorical_accuracy",

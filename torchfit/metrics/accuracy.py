@@ -70,12 +70,11 @@ class BinaryAccuracy(MeanMetricWrapper):
     """How often `y_pred > threshold` matches the 0/1 label.
 
     Example:
-
-    ```python
-    m = torchfit.metrics.BinaryAccuracy()
-    m.update_state(torch.tensor([[1], [1], [0], [0]]), torch.tensor([[0.98], [1.0], [0.0], [0.6]]))
-    m.result()  # tensor(0.7500)
-    ```
+        >>> m = torchfit.metrics.BinaryAccuracy()
+        >>> y_true = torch.tensor([[1], [1], [0], [0]])
+        >>> m.update_state(y_true, torch.tensor([[0.98], [1.0], [0.0], [0.6]]))
+        >>> m.result()
+        tensor(0.7500)
     """
 
     higher_is_better = True
@@ -98,12 +97,10 @@ class SparseCategoricalAccuracy(MeanMetricWrapper):
     """How often integer labels equal argmax of the predictions.
 
     Example:
-
-    ```python
-    m = torchfit.metrics.SparseCategoricalAccuracy()
-    m.update_state(torch.tensor([2, 1]), torch.tensor([[0.1, 0.6, 0.3], [0.05, 0.95, 0.0]]))
-    m.result()  # tensor(0.5000)
-    ```
+        >>> m = torchfit.metrics.SparseCategoricalAccuracy()
+        >>> m.update_state(torch.tensor([2, 1]), torch.tensor([[0.1, 0.6, 0.3], [0.05, 0.95, 0.0]]))
+        >>> m.result()
+        tensor(0.5000)
     """
 
     higher_is_better = True

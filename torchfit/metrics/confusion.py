@@ -14,14 +14,14 @@ positive mass (as Keras' AUC does).
 import torch
 
 from torchfit.metrics.metric import Metric
-from torchfit.metrics.reduction import (
-    align_weight,
+from torchfit.metrics.reduction import weight_shape_error
+from torchfit.utils.tensor_utils import (
+    EPSILON,
+    align_sample_weight,
     div_no_nan,
-    squeeze_or_expand,
-    weight_shape_error,
+    squeeze_to_same_rank,
 )
 
-EPSILON = 1e-7  # Keras' backend.epsilon()
 NEG_INF = -1e10  # Keras' metrics_utils.NEG_INF: the score given to predictions outside the top k
 
 
@@ -50,7 +50,13 @@ class _ThresholdedMetric(Metric):
 
     def _build(self, num_labels=None):
         labels = () if num_labels is None else (num_labels,)
-        self.histogram = self.add_weight("histogram", shape=(len(self.thresholds) + 1, *labels, 2))
+        self.histogram = self.add_weight(
+            "histogram", shape=(len(self.thresholds) + 1, *labels, 2), aggregation="sum"
+        )
+
+    def _merge_config(self):
+        return {"thresholds": self.thresholds, "top_k": self.top_k, "class_id": self.class_id,
+                "from_logits": self.from_logits, "label_weights": self._label_weights}
 
     def to(self, device):
         super().to(device)
@@ -64,7 +70,7 @@ class _ThresholdedMetric(Metric):
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_pred = self._as_tensor(y_pred)
         self._follow_device(y_pred)
-        y_true, y_pred = squeeze_or_expand(
+        y_true, y_pred = squeeze_to_same_rank(
             self._as_tensor(y_true), y_pred.to(self._sorted_thresholds.dtype)
         )
         if self.from_logits:
@@ -86,7 +92,7 @@ class _ThresholdedMetric(Metric):
         if sample_weight is None:
             mass = torch.stack((positive, 1.0 - positive), dim=-1)
         else:
-            weight = align_weight(self._as_tensor(sample_weight), y_pred)
+            weight = align_sample_weight(self._as_tensor(sample_weight), y_pred)
             try:
                 weight = weight.expand_as(y_pred)
             except RuntimeError as error:
@@ -228,12 +234,10 @@ class Precision(_TopKThresholded):
         class_id: score only this class (last axis) of multi-class predictions.
 
     Example:
-
-    ```python
-    m = torchfit.metrics.Precision()
-    m.update_state(torch.tensor([0, 1, 1, 1]), torch.tensor([1.0, 0.0, 1.0, 1.0]))
-    m.result()  # tensor(0.6667)
-    ```
+        >>> m = torchfit.metrics.Precision()
+        >>> m.update_state(torch.tensor([0, 1, 1, 1]), torch.tensor([1.0, 0.0, 1.0, 1.0]))
+        >>> m.result()
+        tensor(0.6667)
     """
 
     higher_is_better = True
@@ -268,12 +272,10 @@ class AUC(_ThresholdedMetric):
         from_logits: apply a sigmoid to `y_pred` first.
 
     Example:
-
-    ```python
-    m = torchfit.metrics.AUC(num_thresholds=3)
-    m.update_state(torch.tensor([0, 0, 1, 1]), torch.tensor([0.0, 0.5, 0.3, 0.9]))
-    m.result()  # tensor(0.7500)
-    ```
+        >>> m = torchfit.metrics.AUC(num_thresholds=3)
+        >>> m.update_state(torch.tensor([0, 0, 1, 1]), torch.tensor([0.0, 0.5, 0.3, 0.9]))
+        >>> m.result()
+        tensor(0.7500)
     """
 
     higher_is_better = True
@@ -327,6 +329,20 @@ class AUC(_ThresholdedMetric):
         elif num_labels is not None:
             self._build(num_labels)
         # else: multi-label with an unknown number of labels, built at the first update_state.
+
+    def _merge_config(self):
+        return {**super()._merge_config(), "curve": self.curve,
+                "summation_method": self.summation_method, "multi_label": self.multi_label,
+                "multi_label_weights": self._multi_label_weights}
+
+    def merge_state(self, metrics):
+        others = [metrics] if isinstance(metrics, Metric) else list(metrics)
+        # A multi-label AUC not told its number of labels builds its state at its first update:
+        # one that has seen no data has nothing to merge, and an unbuilt self takes the others'.
+        others = [m for m in others if not isinstance(m, AUC) or m.histogram is not None]
+        if self.histogram is None and others and getattr(others[0], "multi_label", False):
+            self._build(others[0].histogram.shape[1])
+        super().merge_state(others)
 
     def to(self, device):
         super().to(device)

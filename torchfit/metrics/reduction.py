@@ -1,20 +1,17 @@
 """Mean, Sum and MeanMetricWrapper: the reductions every per-sample metric is built on."""
 
-import torch
-
 from torchfit.metrics.metric import Metric
+from torchfit.utils.tensor_utils import align_sample_weight, div_no_nan, squeeze_to_same_rank
 
 
 class Sum(Metric):
     """The (weighted) sum of every value seen: `update_state(values, sample_weight=None)`.
 
     Example:
-
-    ```python
-    m = torchfit.metrics.Sum()
-    m.update_state(torch.tensor([1.0, 3.0, 5.0, 7.0]))
-    m.result()  # tensor(16.)
-    ```
+        >>> m = torchfit.metrics.Sum()
+        >>> m.update_state(torch.tensor([1.0, 3.0, 5.0, 7.0]))
+        >>> m.result()
+        tensor(16.)
     """
 
     def __init__(self, name="sum", dtype=None):
@@ -39,12 +36,13 @@ class Mean(Metric):
     `(N,)` or `(N, 1)` weights for `(N, ...)` values, as in Keras).
 
     Example:
-
-    ```python
-    m = torchfit.metrics.Mean()
-    m.update_state(torch.tensor([1.0, 3.0, 5.0, 7.0]))
-    m.result()  # tensor(4.)
-    ```
+        >>> m = torchfit.metrics.Mean()
+        >>> m.update_state(torch.tensor([1.0, 3.0, 5.0, 7.0]))
+        >>> m.result()
+        tensor(4.)
+        >>> m.update_state(torch.tensor([2.0, 4.0]), sample_weight=torch.tensor([1.0, 0.0]))
+        >>> m.result()  # (16 + 2) / (4 + 1)
+        tensor(3.6000)
     """
 
     def __init__(self, name="mean", dtype=None):
@@ -79,13 +77,14 @@ class MeanMetricWrapper(Mean):
     differ by one (Keras' alignment, so `(N,)` labels meet `(N, 1)` predictions).
 
     Example:
-
-    ```python
-    def within_tenth(y_true, y_pred):
-        return ((y_true - y_pred).abs() < 0.1).float()
-
-    m = torchfit.metrics.MeanMetricWrapper(within_tenth)  # logged as "within_tenth"
-    ```
+        >>> def within_tenth(y_true, y_pred):
+        ...     return ((y_true - y_pred).abs() < 0.1).float()
+        >>> m = torchfit.metrics.MeanMetricWrapper(within_tenth)
+        >>> m.name
+        'within_tenth'
+        >>> m.update_state(torch.tensor([1.0, 2.0]), torch.tensor([[1.05], [2.5]]))
+        >>> m.result()
+        tensor(0.5000)
     """
 
     def __init__(self, fn, name=None, dtype=None, **fn_kwargs):
@@ -102,35 +101,18 @@ class MeanMetricWrapper(Mean):
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_pred = self._as_tensor(y_pred)
         self._follow_device(y_pred)
-        y_true, y_pred = squeeze_or_expand(self._as_tensor(y_true), y_pred)
+        y_true, y_pred = squeeze_to_same_rank(self._as_tensor(y_true), y_pred)
         values = self._as_tensor(self._fn(y_true, y_pred, **self._fn_kwargs))
         self._accumulate(values, sample_weight)
 
-
-def squeeze_or_expand(y_true, y_pred):
-    """Keras' rank alignment: drop the trailing size-1 axis of the one with one extra axis."""
-    rank_diff = y_pred.ndim - y_true.ndim
-    if rank_diff == 1 and y_pred.shape[-1] == 1:
-        y_pred = y_pred.squeeze(-1)
-    elif rank_diff == -1 and y_true.shape[-1] == 1:
-        y_true = y_true.squeeze(-1)
-    return y_true, y_pred
-
-
-def align_weight(weight, values):
-    """`weight` reshaped the Keras way to broadcast against `values`: `(N, 1)` weights for `(N,)`
-    values lose their last axis, `(N,)` weights for `(N, D, ...)` values gain trailing axes."""
-    rank_diff = weight.ndim - values.ndim
-    if rank_diff == 1 and weight.shape[-1] == 1:
-        return weight.squeeze(-1)
-    if rank_diff < 0 and weight.ndim > 0:
-        return weight.reshape(weight.shape + (1,) * -rank_diff)
-    return weight
+    def _merge_config(self):
+        # Means of different functions (or thresholds, k, ...) must not be merged.
+        return {"fn": self._fn, **self._fn_kwargs}
 
 
 def _apply_weight(values, weight):
     """Return (values * weight, weight) with weight aligned to values."""
-    weight = align_weight(weight, values)
+    weight = align_sample_weight(weight, values)
     try:
         return values * weight, weight
     except RuntimeError as error:
@@ -138,13 +120,9 @@ def _apply_weight(values, weight):
 
 
 def weight_shape_error(weight, values):
+    """The ValueError for sample weights that do not broadcast against a metric's values."""
     return ValueError(
         f"sample_weight cannot be broadcast to the metric values. Received: sample_weight of "
         f"shape {tuple(weight.shape)} for values of shape {tuple(values.shape)}. Expected "
         "one weight per sample: shape (batch_size,) or (batch_size, 1)."
     )
-
-
-def div_no_nan(numerator, denominator):
-    """numerator / denominator, and 0 where the denominator is 0 (nothing seen yet)."""
-    return torch.where(denominator == 0, 0.0, numerator / denominator)

@@ -15,7 +15,9 @@ from torchfit.losses import (  # noqa: F401  (re-exported as metric functions)
     mean_squared_error,
     mean_squared_logarithmic_error,
 )
-from torchfit.metrics.reduction import Mean, MeanMetricWrapper, div_no_nan, squeeze_or_expand
+from torchfit.metrics.reduction import Mean, MeanMetricWrapper
+from torchfit.utils import tensor_utils
+from torchfit.utils.tensor_utils import div_no_nan, squeeze_to_same_rank
 
 
 def _cast_like(y_true, y_pred):
@@ -25,11 +27,15 @@ def _cast_like(y_true, y_pred):
 
 
 def cosine_similarity(y_true, y_pred, axis=-1):
-    """Cosine of the angle between `y_true` and `y_pred` along `axis` (1.0 = same direction)."""
+    """Cosine of the angle between `y_true` and `y_pred` along `axis` (1.0 = same direction).
+
+    Example:
+        >>> y_true, y_pred = torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0, 1.0]])
+        >>> torchfit.metrics.cosine_similarity(y_true, y_pred)
+        tensor([0.7071])
+    """
     y_true, y_pred = _cast_like(y_true, y_pred)
-    y_true = torch.nn.functional.normalize(y_true, dim=axis, eps=1e-6)
-    y_pred = torch.nn.functional.normalize(y_pred, dim=axis, eps=1e-6)
-    return (y_true * y_pred).sum(dim=axis)
+    return tensor_utils.cosine_similarity(y_true, y_pred, axis)
 
 
 class MeanSquaredError(MeanMetricWrapper):
@@ -91,12 +97,11 @@ class RootMeanSquaredError(Mean):
     """sqrt of the (weighted) mean of the element-wise squared error over everything seen.
 
     Example:
-
-    ```python
-    m = torchfit.metrics.RootMeanSquaredError()
-    m.update_state(torch.tensor([[0.0, 1.0], [0.0, 0.0]]), torch.tensor([[1.0, 1.0], [0.0, 0.0]]))
-    m.result()  # tensor(0.5000)
-    ```
+        >>> m = torchfit.metrics.RootMeanSquaredError()
+        >>> y_true, y_pred = torch.tensor([[0.0, 1.0], [0.0, 0.0]]), torch.ones(2, 2)
+        >>> m.update_state(y_true, y_pred)
+        >>> m.result()  # sqrt((1 + 0 + 1 + 1) / 4)
+        tensor(0.8660)
     """
 
     higher_is_better = False
@@ -107,7 +112,7 @@ class RootMeanSquaredError(Mean):
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_pred = self._as_tensor(y_pred)
         self._follow_device(y_pred)
-        y_true, y_pred = _cast_like(*squeeze_or_expand(self._as_tensor(y_true), y_pred))
+        y_true, y_pred = _cast_like(*squeeze_to_same_rank(self._as_tensor(y_true), y_pred))
         self._accumulate((y_pred - y_true).square(), sample_weight)
 
     def result(self):

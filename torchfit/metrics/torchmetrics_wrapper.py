@@ -8,7 +8,8 @@ import sys
 
 import torch
 
-from torchfit.metrics.metric import Metric, to_snake_case
+from torchfit.metrics.metric import Metric
+from torchfit.utils.naming import to_snake_case
 
 
 def is_torchmetrics_metric(obj):
@@ -25,14 +26,18 @@ class TorchMetricsWrapper(Metric):
     Usually not needed by hand: `compile(metrics=[...])` and `torchfit.metrics.get` wrap
     torchmetrics objects automatically.
 
+    The wrapper declares no torchfit state (`state_aggregations` is empty): the state lives in
+    the torchmetrics object, which declares its own reductions (`add_state(dist_reduce_fx=...)`)
+    and synchronises across processes itself; `merge_state` defers to torchmetrics' own.
+
     Example:
-
-    ```python
-    from torchmetrics.classification import MulticlassAccuracy
-
-    m = torchfit.metrics.TorchMetricsWrapper(MulticlassAccuracy(num_classes=10))
-    m.name  # "multiclass_accuracy"
-    ```
+        >>> from torchmetrics.classification import MulticlassAccuracy
+        >>> m = torchfit.metrics.TorchMetricsWrapper(MulticlassAccuracy(num_classes=3))
+        >>> m.name
+        'multiclass_accuracy'
+        >>> m.update_state(torch.tensor([0, 2]), torch.tensor([[0.9, 0.1, 0.0], [0.8, 0.1, 0.1]]))
+        >>> m.result()
+        tensor(0.5000)
     """
 
     def __init__(self, metric, name=None):
@@ -60,6 +65,37 @@ class TorchMetricsWrapper(Metric):
 
     def result(self):
         return self.metric.compute()
+
+    def merge_state(self, metrics):
+        """Merge other wrappers' states into this one's through torchmetrics' `merge_state`.
+
+        Args:
+            metrics: A `TorchMetricsWrapper` or an iterable of them, wrapping the same
+                torchmetrics class.
+
+        Raises:
+            ValueError: For a metric that does not wrap the same torchmetrics class.
+            TypeError: When the installed torchmetrics has no `merge_state` (before 1.3).
+        """
+        others = [metrics] if isinstance(metrics, Metric) else list(metrics)
+        for other in others:
+            if not isinstance(other, TorchMetricsWrapper) or type(other.metric) is not type(
+                self.metric
+            ):
+                inner = type(getattr(other, "metric", other)).__name__
+                raise ValueError(
+                    f"Cannot merge metric {getattr(other, 'name', other)!r} ({inner}) into "
+                    f"metric {self.name!r} ({type(self.metric).__name__}): only wrappers of the "
+                    "same torchmetrics class merge."
+                )
+        if not hasattr(self.metric, "merge_state"):
+            raise TypeError(
+                f"Cannot merge metric {self.name!r}: the installed torchmetrics "
+                f"{type(self.metric).__name__} has no merge_state(). Upgrade torchmetrics "
+                "(>= 1.3)."
+            )
+        for other in others:
+            self.metric.merge_state(other.metric)
 
     def reset_state(self):
         self.metric.reset()

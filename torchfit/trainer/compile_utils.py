@@ -8,7 +8,8 @@ Output naming, as in tf.keras: a single tensor is one unnamed output (log keys `
 ``accuracy``); a dict names its outputs by key; a tuple/list by ``output_names`` or
 ``output_1``, ``output_2``, ... Per-output log keys are ``<output>_loss`` and
 ``<output>_<metric>``; the total ``loss`` is the weighted sum of the per-output losses plus the
-model's extra losses.
+model's extra losses. ``resolve_accuracy`` turns ``"accuracy"`` into the metric that the loss
+and the shapes of the first batch call for, as Keras's compile does.
 """
 
 import copy
@@ -19,40 +20,106 @@ import torch
 from torchfit import losses as losses_module
 from torchfit import metrics as metrics_module
 from torchfit import nest
+from torchfit.utils.naming import to_snake_case
+from torchfit.utils.tensor_utils import div_no_nan
 
-__all__ = ["CompiledLoss", "CompiledMetrics", "LossTracker", "output_names_of"]
+__all__ = ["CompiledLoss", "CompiledMetrics", "LossTracker", "output_names_of", "resolve_accuracy"]
 
-_ACCURACY_ALIASES = ("accuracy", "acc", "crossentropy", "ce")
+# Losses known to be binary crossentropies, and torch.nn losses that take logits, by snake name.
+_BINARY_LOSSES = frozenset(
+    {"binary_crossentropy", "bce", "binary_focal_crossentropy", "bce_loss", "bce_with_logits_loss"}
+)
+_LOGIT_LOSSES = frozenset({"bce_with_logits_loss", "cross_entropy_loss"})
+
+
+def resolve_accuracy(name, y_true, y_pred, loss=None):
+    """The metric that `"accuracy"`/`"acc"` (or `"crossentropy"`/`"ce"`) means for these outputs.
+
+    tf.keras 2.x rules: binary when `y_pred` has one value per sample (last axis 1, or 1-D) or
+    the loss is a binary crossentropy; sparse categorical when `y_true` has one axis fewer than
+    `y_pred`, or a last axis of 1 against several classes; categorical otherwise. The metric is
+    named `name`. When the loss is known to take logits (`from_logits=True`,
+    `nn.BCEWithLogitsLoss`, `nn.CrossEntropyLoss`), binary accuracy thresholds at 0 and the
+    crossentropy is computed from logits.
+
+    Args:
+        name: "accuracy", "acc", "crossentropy" or "ce".
+        y_true: The targets of one batch, a tensor or array (only its shape is read), or a shape.
+        y_pred: The predictions of one batch, or their shape.
+        loss: the loss this output is compiled with (string, function, object or class), if any.
+
+    Returns:
+        A new metric named `name`.
+
+    Example:
+        >>> m = resolve_accuracy("accuracy", torch.zeros(32), torch.zeros(32, 10))
+        >>> type(m).__name__, m.name
+        ('SparseCategoricalAccuracy', 'accuracy')
+        >>> type(resolve_accuracy("acc", (32, 1), (32, 1), loss=nn.BCEWithLogitsLoss())).__name__
+        'BinaryAccuracy'
+    """
+    names = metrics_module.SHAPE_DEPENDENT_NAMES
+    if name not in names:
+        raise ValueError(
+            f"resolve_accuracy resolves {', '.join(map(repr, names))}. Received: name={name!r}."
+        )
+    true_shape, pred_shape = _shape(y_true), _shape(y_pred)
+    loss_name = _loss_name(loss)
+    from_logits = getattr(loss, "from_logits", False) is True or loss_name in _LOGIT_LOSSES
+    is_binary = loss_name in _BINARY_LOSSES or len(pred_shape) <= 1 or pred_shape[-1] == 1
+    is_sparse = len(true_shape) < len(pred_shape) or (
+        len(true_shape) > 0 and true_shape[-1] == 1 and pred_shape[-1] > 1
+    )
+    if name in ("accuracy", "acc"):
+        if is_binary:
+            return metrics_module.BinaryAccuracy(name=name, threshold=0.0 if from_logits else 0.5)
+        if is_sparse:
+            return metrics_module.SparseCategoricalAccuracy(name=name)
+        return metrics_module.CategoricalAccuracy(name=name)
+    if is_binary:
+        return metrics_module.BinaryCrossentropy(name=name, from_logits=from_logits)
+    if is_sparse:
+        return metrics_module.SparseCategoricalCrossentropy(name=name, from_logits=from_logits)
+    return metrics_module.CategoricalCrossentropy(name=name, from_logits=from_logits)
+
+
+def _shape(x):
+    return tuple(x.shape) if hasattr(x, "shape") else tuple(x)
+
+
+def _loss_name(loss):
+    if loss is None:
+        return None
+    if isinstance(loss, str):
+        return to_snake_case(loss)
+    return to_snake_case(getattr(loss, "__name__", None) or type(loss).__name__)
 
 
 class LossTracker(metrics_module.Metric):
-    """Mean of per-batch losses weighted by batch size (what Keras logs as ``loss``)."""
+    """Mean of per-batch losses weighted by batch size (what Keras logs as ``loss``).
+
+    Example:
+        >>> tracker = LossTracker()
+        >>> tracker.update_state(torch.tensor(1.0), batch_size=3)
+        >>> tracker.update_state(torch.tensor(3.0), batch_size=1)
+        >>> tracker.result()
+        tensor(1.5000)
+    """
 
     higher_is_better = False
 
     def __init__(self, name="loss"):
         super().__init__(name=name)
-        self.total = self.add_weight("total")
-        self.count = 0
+        self.total = self.add_weight("total", aggregation="sum")
+        # A declared state (not a host int) so that merging and cross-process reduction see it.
+        self.count = self.add_weight("count", aggregation="sum")
 
     def update_state(self, loss, batch_size):
         self.total.add_(loss.detach(), alpha=batch_size)
         self.count += batch_size
 
     def result(self):
-        return self.total / max(self.count, 1)
-
-    def reset_state(self):
-        self.total.zero_()
-        self.count = 0
-
-    def state_dict(self):
-        return {**super().state_dict(), "count": self.count}
-
-    def load_state_dict(self, state_dict):
-        state_dict = dict(state_dict)
-        self.count = state_dict.pop("count")
-        super().load_state_dict(state_dict)
+        return div_no_nan(self.total, self.count)
 
 
 def output_names_of(y_pred, output_names=None):
@@ -269,7 +336,7 @@ class CompiledMetrics:
         self._entries = None  # [(output name, metric, weighted)] once built
 
     def _check(self, identifier):
-        if isinstance(identifier, str) and identifier in _ACCURACY_ALIASES:
+        if isinstance(identifier, str) and identifier in metrics_module.SHAPE_DEPENDENT_NAMES:
             return
         metric = metrics_module.get(identifier)
         previous = getattr(metric, "_torchfit_owner", None)
@@ -325,12 +392,12 @@ class CompiledMetrics:
         self._names = names
 
     def _make(self, identifier, y_true, y_pred, loss_fn):
-        if isinstance(identifier, str) and identifier in _ACCURACY_ALIASES:
+        if isinstance(identifier, str) and identifier in metrics_module.SHAPE_DEPENDENT_NAMES:
             if y_true is None:
                 raise ValueError(
                     f"Metric '{identifier}' needs targets, but the output has none."
                 )
-            return metrics_module.resolve_accuracy(identifier, y_true, y_pred, loss=loss_fn)
+            return resolve_accuracy(identifier, y_true, y_pred, loss=loss_fn)
         return metrics_module.get(identifier)
 
     def update_state(self, y_true, y_pred, sample_weight=None):

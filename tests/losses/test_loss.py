@@ -1,0 +1,83 @@
+"""Tests for torchfit/losses/loss.py: the Loss base class, reductions and sample weights."""
+
+import numpy as np
+import pytest
+import torch
+
+from torchfit import losses
+from torchfit.losses.loss import apply_sample_weight, check_reduction, reduce_losses
+from loss_references import C, N, assert_close
+
+
+def test_default_reduction_is_mean_over_batch(case):
+    cls, kwargs, _, _, y, p, expected = case
+    result = cls(**kwargs)(y, p)
+    assert result.dim() == 0 and result.dtype == torch.float64
+    assert_close(result, expected.mean())
+
+
+def test_sample_weight_divides_by_batch_size_not_weight_sum(case):
+    cls, kwargs, _, _, y, p, expected = case
+    loss = cls(**kwargs)
+    w = np.random.default_rng(1).uniform(0, 2, N)
+    assert_close(loss(y, p, sample_weight=torch.tensor(w)), (w * expected).sum() / N)
+    assert_close(loss(y, p, sample_weight=w.reshape(N, 1)), (w * expected).sum() / N)
+    assert_close(loss(y, p, sample_weight=[2.0] * N), 2 * expected.mean())
+
+
+def test_sum_and_none_reductions(case):
+    cls, kwargs, _, _, y, p, expected = case
+    w = np.random.default_rng(1).uniform(0, 2, N)
+    assert_close(cls(**kwargs, reduction="sum")(y, p), expected.sum())
+    assert_close(cls(**kwargs, reduction="sum")(y, p, sample_weight=w), (w * expected).sum())
+    assert_close(cls(**kwargs, reduction="none")(y, p), expected)
+    assert_close(cls(**kwargs, reduction="none")(y, p, sample_weight=w), w * expected)
+
+
+def test_sample_weight_of_wrong_length_raises():
+    with pytest.raises(ValueError, match=r"sample_weight.shape=\(3,\).*losses of shape \(16,\)"):
+        losses.MeanSquaredError()(torch.zeros(N, C), torch.ones(N, C), sample_weight=torch.ones(3))
+
+
+def test_custom_subclass_gets_weighting_and_reduction():
+    class ScaledMSE(losses.Loss):
+        def call(self, y_true, y_pred):
+            return 2.0 * ((y_true - y_pred) ** 2).mean(dim=-1)
+
+    loss = ScaledMSE()
+    assert loss.name == "scaled_mse"
+    assert_close(loss(torch.zeros(4, 3), torch.ones(4, 3)), 2.0)
+    assert_close(loss(torch.zeros(4, 3), torch.ones(4, 3), torch.full((4,), 2.0)), 4.0)
+
+
+def test_invalid_reduction_raises():
+    with pytest.raises(ValueError, match=r"Received: reduction='mean'. Expected one of: "
+                                         r"'sum_over_batch_size', 'sum', 'none'"):
+        losses.MeanSquaredError(reduction="mean")
+    assert losses.MeanSquaredError(reduction="auto").reduction == "sum_over_batch_size"
+
+
+def test_check_reduction_names_the_valid_reductions():
+    assert check_reduction("sum") == "sum" and check_reduction("none") == "none"
+    assert check_reduction("auto") == "sum_over_batch_size"
+    with pytest.raises(ValueError, match=r"Received: reduction='batch'\. Expected one of"):
+        check_reduction("batch")
+
+
+def test_apply_sample_weight_aligns_and_casts_the_weights():
+    per_sample = torch.tensor([1.0, 2.0, 3.0])
+    weighted = apply_sample_weight(per_sample, [[2.0], [0.0], [1.0]])  # (N, 1) for (N,)
+    np.testing.assert_array_equal(weighted.numpy(), [2.0, 0.0, 3.0])
+    per_step = torch.ones(3, 4)  # (batch, timesteps): a (batch,) weight covers every step
+    weighted = apply_sample_weight(per_step, torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64))
+    assert weighted.dtype == torch.float32
+    np.testing.assert_array_equal(weighted.numpy(), np.repeat([[1.0], [2.0], [3.0]], 4, axis=1))
+
+
+def test_reduce_losses_divides_by_the_number_of_losses():
+    values = torch.tensor([1.0, 3.0, 5.0, 7.0])
+    weight = torch.tensor([1.0, 1.0, 0.0, 0.0])
+    assert reduce_losses(values, None, "sum_over_batch_size").item() == 4.0
+    assert reduce_losses(values, weight, "sum_over_batch_size").item() == 1.0  # (1 + 3) / 4
+    assert reduce_losses(values, weight, "sum").item() == 4.0
+    np.testing.assert_array_equal(reduce_losses(values, weight, "none").numpy(), [1, 3, 0, 0])

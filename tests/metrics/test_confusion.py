@@ -1,0 +1,194 @@
+"""Tests for torchfit/metrics/confusion.py: confusion counts, Precision, Recall, AUC."""
+
+import numpy as np
+import pytest
+import torch
+
+import torchfit.metrics as metrics
+from metric_data import (
+    C,
+    auc_pred,
+    auc_true,
+    auc_weight,
+    binary_pred,
+    binary_true,
+    labels,
+    logits,
+    np_confusion,
+    one_hot,
+    probs,
+    safe_div,
+    stream,
+    weights,
+)
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_confusion_counts_with_several_thresholds(weighted):
+    thresholds = [0.8, 0.3, 0.5]  # unsorted on purpose: results follow this order
+    w = weights[:, None] if weighted else None
+    for cls, key in [
+        (metrics.TruePositives, "tp"),
+        (metrics.FalsePositives, "fp"),
+        (metrics.TrueNegatives, "tn"),
+        (metrics.FalseNegatives, "fn"),
+    ]:
+        result = stream(cls(thresholds=thresholds), binary_true, binary_pred, w)
+        expected = [np_confusion(binary_true, binary_pred, t, w)[key] for t in thresholds]
+        np.testing.assert_allclose(result, expected, rtol=1e-5)
+        single = stream(cls(), binary_true, binary_pred, w)
+        assert single.shape == ()
+        np.testing.assert_allclose(
+            single, np_confusion(binary_true, binary_pred, 0.5, w)[key], rtol=1e-5
+        )
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_precision_recall_thresholds_and_class_id(weighted):
+    w = weights if weighted else None
+    w_col = None if w is None else w[:, None]
+    for thresholds in (None, 0.3, [0.2, 0.6]):
+        ts = [0.5] if thresholds is None else np.atleast_1d(thresholds)
+        counts = [np_confusion(binary_true, binary_pred, t, w_col) for t in ts]
+        precision = [safe_div(c["tp"], c["tp"] + c["fp"]) for c in counts]
+        recall = [safe_div(c["tp"], c["tp"] + c["fn"]) for c in counts]
+        np.testing.assert_allclose(
+            stream(metrics.Precision(thresholds=thresholds), binary_true, binary_pred, w),
+            np.squeeze(precision),
+            rtol=1e-5,
+        )
+        np.testing.assert_allclose(
+            stream(metrics.Recall(thresholds=thresholds), binary_true, binary_pred, w),
+            np.squeeze(recall),
+            rtol=1e-5,
+        )
+    # class_id scores one column of one-hot labels / class scores.
+    counts = np_confusion(one_hot[:, 2], probs[:, 2], 0.2, w)
+    expected = safe_div(counts["tp"], counts["tp"] + counts["fp"])
+    np.testing.assert_allclose(
+        stream(metrics.Precision(thresholds=0.2, class_id=2), one_hot, probs, w),
+        expected,
+        rtol=1e-5,
+    )
+    counts = np_confusion(one_hot[:, 2], probs[:, 2], 0.2, w)
+    expected = safe_div(counts["tp"], counts["tp"] + counts["fn"])
+    result = stream(metrics.Recall(thresholds=0.2, class_id=2), one_hot, probs, w)
+    np.testing.assert_allclose(result, expected, rtol=1e-5)
+
+
+def test_precision_recall_top_k():
+    top2 = np.zeros_like(probs, dtype=bool)
+    np.put_along_axis(top2, np.argsort(-probs, axis=1)[:, :2], True, axis=1)
+    hits = (top2 & one_hot.astype(bool)).sum()
+    np.testing.assert_allclose(
+        stream(metrics.Precision(top_k=2), one_hot, probs), hits / top2.sum(), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        stream(metrics.Recall(top_k=2), one_hot, probs), hits / one_hot.sum(), rtol=1e-6
+    )
+
+
+def test_precision_doc_example_and_keras_attributes():
+    m = metrics.Precision()
+    m.update_state([0, 1, 1, 1], [1.0, 0.0, 1.0, 1.0])
+    assert m.result().item() == pytest.approx(2 / 3)
+    assert m.true_positives.item() == 2.0 and m.false_positives.item() == 1.0
+
+
+def test_confusion_metrics_reject_sparse_labels_and_bad_thresholds():
+    with pytest.raises(ValueError, match=r"same shape.*\(48,\).*\(48, 5\).*class_id"):
+        metrics.Precision().update_state(torch.as_tensor(labels), torch.as_tensor(probs))
+    with pytest.raises(
+        ValueError, match=r"Threshold values must be numbers in \[0, 1\]. Received: thresholds=1.5"
+    ):
+        metrics.Recall(thresholds=1.5)
+
+
+def exact_roc_auc(y, p, w=None):
+    """Weighted Mann-Whitney statistic: the exact area under the ROC curve (ties count half)."""
+    w = np.ones_like(p) if w is None else w
+    pos, neg = y == 1, y == 0
+    wins = (p[pos][:, None] > p[neg][None, :]) + 0.5 * (p[pos][:, None] == p[neg][None, :])
+    return (w[pos][:, None] * w[neg][None, :] * wins).sum() / (w[pos].sum() * w[neg].sum())
+
+
+def average_precision(y, p):
+    order = np.argsort(-p, kind="stable")
+    y = y[order]
+    precision_at = np.cumsum(y) / np.arange(1, len(y) + 1)
+    return (precision_at * y).sum() / y.sum()
+
+
+def keras_auc_reference(y, p, w=None, num_thresholds=200, curve="ROC", summation="interpolation"):
+    """Keras' AUC written out with NumPy loops: confusion counts at thresholds, then the sums."""
+    eps = 1e-7
+    thresholds = (
+        [-eps] + [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)] + [1 + eps]
+    )
+    c = [np_confusion(y, p, t, w) for t in thresholds]
+    tp, fp, tn, fn = (np.array([ci[k] for ci in c]) for k in ("tp", "fp", "tn", "fn"))
+    div = np.vectorize(safe_div)
+    if curve == "PR" and summation == "interpolation":
+        total = 0.0
+        for i in range(num_thresholds - 1):
+            dtp, p0, p1 = tp[i] - tp[i + 1], tp[i] + fp[i], tp[i + 1] + fp[i + 1]
+            slope = safe_div(dtp, max(p0 - p1, 0))
+            intercept = tp[i + 1] - slope * p1
+            ratio = safe_div(p0, p1) if p0 > 0 and p1 > 0 else 1.0
+            total += safe_div(slope * (dtp + intercept * np.log(ratio)), tp[i + 1] + fn[i + 1])
+        return total
+    x, ys = (
+        (div(fp, fp + tn), div(tp, tp + fn))
+        if curve == "ROC"
+        else (div(tp, tp + fn), div(tp, tp + fp))
+    )
+    heights = {
+        "interpolation": (ys[:-1] + ys[1:]) / 2,
+        "minoring": np.minimum(ys[:-1], ys[1:]),
+        "majoring": np.maximum(ys[:-1], ys[1:]),
+    }[summation]
+    return ((x[:-1] - x[1:]) * heights).sum()
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_roc_auc_approximates_the_exact_area(weighted):
+    w = auc_weight if weighted else None
+    result = stream(metrics.AUC(), auc_true, auc_pred, w)
+    assert result == pytest.approx(exact_roc_auc(auc_true, auc_pred, w), abs=5e-3)
+    assert result == pytest.approx(keras_auc_reference(auc_true, auc_pred, w), abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    "curve, summation",
+    [
+        ("ROC", "minoring"),
+        ("ROC", "majoring"),
+        ("PR", "interpolation"),
+        ("PR", "minoring"),
+        ("PR", "majoring"),
+    ],
+)
+def test_auc_curves_and_summation_methods_follow_keras(curve, summation):
+    metric = metrics.AUC(num_thresholds=50, curve=curve, summation_method=summation)
+    result = stream(metric, auc_true, auc_pred, auc_weight)
+    expected = keras_auc_reference(auc_true, auc_pred, auc_weight, 50, curve, summation)
+    assert result == pytest.approx(expected, abs=1e-5)
+
+
+def test_pr_auc_is_close_to_average_precision():
+    result = stream(metrics.AUC(curve="PR"), auc_true, auc_pred)
+    assert result == pytest.approx(average_precision(auc_true, auc_pred), abs=0.03)
+
+
+def test_auc_multi_label_from_logits_and_doc_example():
+    y, s = one_hot, logits
+    multi = stream(metrics.AUC(multi_label=True, from_logits=True), y, s)
+    per_label = [keras_auc_reference(y[:, j], 1 / (1 + np.exp(-s[:, j]))) for j in range(C)]
+    assert multi == pytest.approx(np.mean(per_label), abs=1e-5)
+    pooled = stream(metrics.AUC(from_logits=True), y, s)
+    assert pooled == pytest.approx(
+        keras_auc_reference(y.ravel(), 1 / (1 + np.exp(-s.ravel()))), abs=1e-5
+    )
+    m = metrics.AUC(num_thresholds=3)
+    m.update_state([0, 0, 1, 1], [0.0, 0.5, 0.3, 0.9])
+    assert m.result().item() == pytest.approx(0.75)

@@ -1,0 +1,49 @@
+"""Tests for torchfit/metrics/reduction.py: Mean, Sum and MeanMetricWrapper."""
+
+import numpy as np
+import pytest
+import torch
+
+import torchfit.metrics as metrics
+from metric_data import N, RNG, batches, reg_pred, reg_true, stream, weights
+
+
+def test_mean_and_sum_weighted_and_unweighted():
+    values = RNG.normal(size=N).astype(np.float32)
+    mean, total = metrics.Mean(), metrics.Sum()
+    for (v,) in batches(values):
+        mean.update_state(v)
+        total.update_state(v)
+    np.testing.assert_allclose(mean.result().numpy(), values.mean(), rtol=1e-5)
+    np.testing.assert_allclose(total.result().numpy(), values.sum(), rtol=1e-5)
+    mean.reset_state()
+    for v, w in batches(values, weights[:, None]):
+        mean.update_state(v, sample_weight=w)
+    np.testing.assert_allclose(
+        mean.result().numpy(), (values * weights).sum() / weights.sum(), rtol=1e-5
+    )
+
+
+def test_mean_accepts_python_numbers_and_starts_at_zero():
+    mean = metrics.Mean(name="loss")
+    assert mean.name == "loss" and mean.result().item() == 0.0
+    mean.update_state(2.0)
+    mean.update_state(4.0, sample_weight=3.0)
+    assert mean.result().item() == pytest.approx(14.0 / 4.0)
+
+
+def test_mean_metric_wrapper_names_after_function_and_passes_kwargs():
+    def within(y_true, y_pred, tolerance):
+        return ((y_true - y_pred).abs() < tolerance).float()
+
+    metric = metrics.MeanMetricWrapper(within, tolerance=0.5)
+    assert metric.name == "within"
+    result = stream(metric, reg_true[:, 0], reg_pred[:, 0])
+    np.testing.assert_allclose(result, np.mean(np.abs(reg_true[:, 0] - reg_pred[:, 0]) < 0.5))
+
+
+def test_bad_sample_weight_shape_is_a_clear_error():
+    with pytest.raises(
+        ValueError, match=r"sample_weight cannot be broadcast.*shape \(3,\).*\(4,\)"
+    ):
+        metrics.Mean().update_state(torch.ones(4), sample_weight=torch.ones(3))

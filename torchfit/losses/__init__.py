@@ -1,0 +1,211 @@
+"""Keras losses for PyTorch: Keras names, `(y_true, y_pred)` order, tf.keras 2.x formulas.
+
+Every loss is a `Loss` object called as `loss(y_true, y_pred, sample_weight=None)`, returning a
+scalar tensor (or per-sample losses with `reduction="none"`), and has a snake_case function
+counterpart returning per-sample losses (`mean_squared_error(y_true, y_pred)`). `get(identifier)`
+resolves what `Model.compile(loss=...)` receives: a name, a `Loss`, a `torch.nn` loss module
+(called in torch order, `module(y_pred, y_true)`) or any callable `fn(y_true, y_pred)`.
+
+The package: `loss.py` (the `Loss` base class, sample weighting and reductions), `functions.py`
+(the per-sample functions and their shared input checks), `classes.py` (one `Loss` class per
+function), `wrappers.py` (`LossFunctionWrapper`, `TorchLossWrapper`) and, here, the registry.
+"""
+
+import torch
+
+from torchfit.losses.classes import (
+    BinaryCrossentropy,
+    CategoricalCrossentropy,
+    CategoricalHinge,
+    CosineSimilarity,
+    Hinge,
+    Huber,
+    KLDivergence,
+    LogCosh,
+    MeanAbsoluteError,
+    MeanAbsolutePercentageError,
+    MeanSquaredError,
+    MeanSquaredLogarithmicError,
+    Poisson,
+    SparseCategoricalCrossentropy,
+    SquaredHinge,
+)
+from torchfit.losses.functions import (
+    KLD,
+    MAE,
+    MAPE,
+    MSE,
+    MSLE,
+    binary_crossentropy,
+    categorical_crossentropy,
+    categorical_hinge,
+    cosine_similarity,
+    hinge,
+    huber,
+    kl_divergence,
+    kld,
+    kullback_leibler_divergence,
+    log_cosh,
+    logcosh,
+    mae,
+    mape,
+    mean_absolute_error,
+    mean_absolute_percentage_error,
+    mean_squared_error,
+    mean_squared_logarithmic_error,
+    mse,
+    msle,
+    poisson,
+    sparse_categorical_crossentropy,
+    squared_hinge,
+)
+from torchfit.losses.loss import Loss
+from torchfit.losses.wrappers import LossFunctionWrapper, TorchLossWrapper
+from torchfit.utils.tensor_utils import EPSILON  # noqa: F401  (torchfit.losses.EPSILON)
+from torchfit.utils.validation import unknown_identifier_error
+
+__all__ = [
+    "Loss",
+    "LossFunctionWrapper",
+    "TorchLossWrapper",
+    "BinaryCrossentropy",
+    "CategoricalCrossentropy",
+    "SparseCategoricalCrossentropy",
+    "MeanSquaredError",
+    "MeanAbsoluteError",
+    "MeanAbsolutePercentageError",
+    "MeanSquaredLogarithmicError",
+    "Huber",
+    "LogCosh",
+    "KLDivergence",
+    "Poisson",
+    "Hinge",
+    "SquaredHinge",
+    "CategoricalHinge",
+    "CosineSimilarity",
+    "binary_crossentropy",
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+    "mean_squared_error",
+    "mean_absolute_error",
+    "mean_absolute_percentage_error",
+    "mean_squared_logarithmic_error",
+    "huber",
+    "log_cosh",
+    "kl_divergence",
+    "poisson",
+    "hinge",
+    "squared_hinge",
+    "categorical_hinge",
+    "cosine_similarity",
+    "mse",
+    "mae",
+    "mape",
+    "msle",
+    "kld",
+    "kullback_leibler_divergence",
+    "logcosh",
+    "MSE",
+    "MAE",
+    "MAPE",
+    "MSLE",
+    "KLD",
+    "get",
+]
+
+_REGISTRY = {
+    "BinaryCrossentropy": BinaryCrossentropy,
+    "CategoricalCrossentropy": CategoricalCrossentropy,
+    "SparseCategoricalCrossentropy": SparseCategoricalCrossentropy,
+    "MeanSquaredError": MeanSquaredError,
+    "MeanAbsoluteError": MeanAbsoluteError,
+    "MeanAbsolutePercentageError": MeanAbsolutePercentageError,
+    "MeanSquaredLogarithmicError": MeanSquaredLogarithmicError,
+    "Huber": Huber,
+    "LogCosh": LogCosh,
+    "KLDivergence": KLDivergence,
+    "Poisson": Poisson,
+    "Hinge": Hinge,
+    "SquaredHinge": SquaredHinge,
+    "CategoricalHinge": CategoricalHinge,
+    "CosineSimilarity": CosineSimilarity,
+    "binary_crossentropy": BinaryCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "mean_squared_error": MeanSquaredError,
+    "mse": MeanSquaredError,
+    "MSE": MeanSquaredError,
+    "mean_absolute_error": MeanAbsoluteError,
+    "mae": MeanAbsoluteError,
+    "MAE": MeanAbsoluteError,
+    "mean_absolute_percentage_error": MeanAbsolutePercentageError,
+    "mape": MeanAbsolutePercentageError,
+    "MAPE": MeanAbsolutePercentageError,
+    "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
+    "msle": MeanSquaredLogarithmicError,
+    "MSLE": MeanSquaredLogarithmicError,
+    "huber": Huber,
+    "huber_loss": Huber,
+    "log_cosh": LogCosh,
+    "logcosh": LogCosh,
+    "kl_divergence": KLDivergence,
+    "kld": KLDivergence,
+    "KLD": KLDivergence,
+    "kullback_leibler_divergence": KLDivergence,
+    "poisson": Poisson,
+    "hinge": Hinge,
+    "squared_hinge": SquaredHinge,
+    "categorical_hinge": CategoricalHinge,
+    "cosine_similarity": CosineSimilarity,
+}
+
+
+def get(identifier):
+    """Resolve a loss identifier, as `Model.compile(loss=...)` receives it, to a `Loss`.
+
+    Args:
+        identifier: `None` (returned as is); a `Loss` instance (as is) or subclass (instantiated);
+            a name such as `"sparse_categorical_crossentropy"`, `"mse"` or `"Huber"` (a new
+            instance of that class, named with the canonical snake_case name); a `torch.nn` loss
+            module (wrapped in `TorchLossWrapper`, called in torch order); or any other callable
+            `fn(y_true, y_pred)` (wrapped in `LossFunctionWrapper`).
+
+    Returns:
+        A `Loss`, or `None`.
+
+    Raises:
+        ValueError: For an unknown name, listing the closest and all valid names.
+        TypeError: For anything else.
+
+    Example:
+        >>> torchfit.losses.get("mse")
+        MeanSquaredError(name='mean_squared_error', reduction='sum_over_batch_size')
+        >>> torchfit.losses.get(nn.L1Loss()).name
+        'l1_loss'
+    """
+    if identifier is None or isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, str):
+        cls = _REGISTRY.get(identifier)
+        if cls is None:
+            raise ValueError(_unknown_name_message(identifier))
+        return cls()
+    if isinstance(identifier, type):
+        if issubclass(identifier, Loss):
+            return identifier()
+        if issubclass(identifier, torch.nn.modules.loss._Loss):
+            return TorchLossWrapper(identifier())
+    if isinstance(identifier, torch.nn.modules.loss._Loss):
+        return TorchLossWrapper(identifier)
+    if callable(identifier):
+        return LossFunctionWrapper(identifier)
+    raise TypeError(
+        f"Could not interpret loss identifier. Received: loss={identifier!r} "
+        f"(of type {type(identifier).__name__}). Expected a loss name such as "
+        f"'sparse_categorical_crossentropy', a torchfit.losses.Loss, a torch.nn loss module, "
+        f"or a callable fn(y_true, y_pred)."
+    )
+
+
+def _unknown_name_message(name):
+    return str(unknown_identifier_error("loss", name, _REGISTRY))

@@ -1,0 +1,123 @@
+"""Wrappers that make a user's function or a `torch.nn` loss module a `Loss`.
+
+`get()` picks them: any callable `fn(y_true, y_pred)` becomes a `LossFunctionWrapper` (Keras
+order), a `torch.nn` loss module a `TorchLossWrapper` (called in torch order,
+`module(y_pred, y_true)`). Both gain Keras's sample weighting and reductions.
+"""
+
+import copy
+
+import torch
+
+from torchfit.losses.loss import Loss, reduce_losses
+from torchfit.utils.naming import to_snake_case
+from torchfit.utils.tensor_utils import match_rank
+
+__all__ = ["LossFunctionWrapper", "TorchLossWrapper"]
+
+
+class LossFunctionWrapper(Loss):
+    """Turns a function `fn(y_true, y_pred, **kwargs)` into a `Loss`.
+
+    `fn` returns per-sample losses (or a scalar); the wrapper adds sample weighting and reduction.
+    `y_true` is reshaped to `y_pred`'s rank when they differ by a trailing axis of size 1, and
+    non-tensor inputs become tensors; dtypes are left to `fn`.
+
+    Args:
+        fn: The loss function, in Keras order `(y_true, y_pred)`.
+        name: Defaults to `fn.__name__`.
+        reduction: See `Loss`.
+        **kwargs: Passed to `fn` on every call.
+
+    Example:
+        >>> def scaled_mae(y_true, y_pred, scale=1.0):
+        ...     return scale * (y_true - y_pred).abs().mean(dim=-1)
+        >>> loss = torchfit.losses.LossFunctionWrapper(scaled_mae, scale=2.0)
+        >>> loss.name
+        'scaled_mae'
+        >>> loss(torch.zeros(2, 3), torch.ones(2, 3))
+        tensor(2.)
+    """
+
+    def __init__(self, fn, name=None, reduction="sum_over_batch_size", **kwargs):
+        if not callable(fn):
+            raise TypeError(f"LossFunctionWrapper expects a callable. Received: fn={fn!r}.")
+        super().__init__(name=name or getattr(fn, "__name__", None), reduction=reduction)
+        self.fn = fn
+        self._fn_kwargs = kwargs
+
+    def call(self, y_true, y_pred):
+        if not isinstance(y_pred, torch.Tensor):
+            y_pred = torch.as_tensor(y_pred)
+        if not isinstance(y_true, torch.Tensor):
+            y_true = torch.as_tensor(y_true, device=y_pred.device)
+        if y_true.dim() != y_pred.dim():
+            y_true = match_rank(y_true, y_pred)
+        return self.fn(y_true, y_pred, **self._fn_kwargs)
+
+    def get_config(self):
+        return {"fn": self.fn, **super().get_config(), **self._fn_kwargs}
+
+
+# torch.nn reductions mapped to (Keras reduction, how to reduce a sample's non-batch elements).
+_TORCH_REDUCTIONS = {
+    "mean": ("sum_over_batch_size", "mean"),
+    "sum": ("sum", "sum"),
+    "none": ("none", "mean"),
+    "batchmean": ("sum_over_batch_size", "sum"),  # KLDivLoss: sum per sample, mean over the batch
+}
+
+
+class TorchLossWrapper(Loss):
+    """Makes a `torch.nn` loss module (`nn.CrossEntropyLoss()`, ...) a `Loss`.
+
+    The module keeps torch's argument order: it is called as `module(y_pred, y_true)`. Without
+    sample weights the module is called as is, so its result is exactly torch's. With sample
+    weights, a shallow copy made once here with `reduction="none"` gives per-element losses,
+    averaged over each sample's non-batch elements, then weighted and reduced the Keras way
+    (`sum(w * losses) / batch_size` for the default `reduction="mean"`). The copy shares the
+    module's parameters and buffers (e.g. class weights), so moving the module moves the copy.
+
+    Args:
+        module: A `torch.nn.modules.loss._Loss` instance.
+        name: Defaults to the snake_case class name, e.g. `"cross_entropy_loss"`.
+
+    Example:
+        >>> loss = torchfit.losses.TorchLossWrapper(nn.CrossEntropyLoss())
+        >>> loss.name
+        'cross_entropy_loss'
+        >>> logits, labels = torch.tensor([[2.0, 0.0], [0.0, 2.0]]), torch.tensor([0, 0])
+        >>> loss(labels, logits)  # exactly nn.CrossEntropyLoss()(logits, labels)
+        tensor(1.1269)
+        >>> loss(labels, logits, sample_weight=torch.tensor([1.0, 0.0]))  # divided by 2 samples
+        tensor(0.0635)
+    """
+
+    def __init__(self, module, name=None):
+        if not isinstance(module, torch.nn.modules.loss._Loss):
+            raise TypeError(
+                f"TorchLossWrapper expects a torch.nn loss module such as nn.CrossEntropyLoss(). "
+                f"Received: {module!r}."
+            )
+        reduction, self._sample_reduction = _TORCH_REDUCTIONS.get(
+            module.reduction, ("sum_over_batch_size", "mean")
+        )
+        super().__init__(name=name or to_snake_case(type(module).__name__), reduction=reduction)
+        self.module = module
+        self._unreduced = copy.copy(module)
+        self._unreduced.reduction = "none"
+
+    def call(self, y_true, y_pred):
+        losses = self._unreduced(y_pred, y_true)
+        if losses.dim() > 1:
+            losses = losses.flatten(1)
+            losses = losses.sum(1) if self._sample_reduction == "sum" else losses.mean(1)
+        return losses
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        if sample_weight is None:
+            return self.module(y_pred, y_true)
+        return reduce_losses(self.call(y_true, y_pred), sample_weight, self.reduction)
+
+    def get_config(self):
+        return {"module": self.module, "name": self.name}
