@@ -1,7 +1,11 @@
 """Progbar: Keras-style progress text. Rendering and throttling only; it computes nothing.
 
 Values are passed as a mapping and read only when a line is drawn (at most every ``interval``
-seconds, and once at the end), so a mapping of device tensors costs one sync per drawn line.
+seconds, and once at the end). Each drawn line reads every value of the mapping once, with
+``float()``: for a mapping of device tensors that is one sync per value per drawn line (the values
+are not stacked into one copy as ``torchfit.logs.to_floats`` does), and none for the lines that
+are not drawn. ``ProgbarLogger`` hands its bar the epoch's final logs as Python floats, so the
+last line of an epoch costs no sync.
 """
 
 import sys
@@ -12,7 +16,7 @@ __all__ = ["Progbar", "format_value", "format_time_per_unit"]
 
 def format_value(value):
     """Keras's number format: 4 decimals, or scientific notation for tiny values."""
-    value = float(value)  # sync: a device value is read only when a line is drawn
+    value = float(value)  # sync: one per device value, only when a line is drawn
     return f"{value:.4f}" if abs(value) > 1e-3 or value == 0 else f"{value:.4e}"
 
 
@@ -50,9 +54,14 @@ class Progbar:
         stream: where to write (``sys.stdout`` by default).
 
     Example:
-        >>> bar = Progbar(10, stream=sys.stdout)                       # doctest: +SKIP
-        >>> for step in range(10):                                     # doctest: +SKIP
-        ...     bar.update(step + 1, {"loss": 0.5}, finalize=step == 9)
+        Without a terminal the live bar draws only its final line:
+
+        >>> bar = Progbar(10)
+        >>> for step in range(10):
+        ...     bar.update(step + 1, {"loss": 0.25})  # doctest: +ELLIPSIS
+        10/10 [==============================] - ...s/step - loss: 0.2500
+        >>> Progbar(10, verbose=2).update(10, {"loss": 0.25})  # doctest: +ELLIPSIS
+        10/10 - ...s - ...s/step - loss: 0.2500
     """
 
     def __init__(self, target, width=30, verbose=1, interval=0.1, unit_name="step", stream=None):

@@ -33,8 +33,20 @@ class BackupAndRestore(Callback):
         delete_checkpoint: delete the backup when training completes.
 
     Example:
-        >>> model.fit(x, y, epochs=10,
-        ...           callbacks=[BackupAndRestore(backup_dir="/tmp/backup")])  # doctest: +SKIP
+        A first run backs up after each epoch; it stops after 2 epochs (as if interrupted) and
+        keeps its backup. Running again resumes after the last backed-up epoch.
+
+        >>> import os
+        >>> model = torchfit.Sequential(nn.Linear(3, 1))
+        >>> model.compile(optimizer="sgd", loss="mse")
+        >>> x, y = np.ones((8, 3), "float32"), np.ones((8, 1), "float32")
+        >>> backup = BackupAndRestore(backup_dir="backup", delete_checkpoint=False)
+        >>> _ = model.fit(x, y, epochs=2, verbose=0, callbacks=[backup])
+        >>> history = model.fit(x, y, epochs=4, verbose=0, callbacks=[BackupAndRestore("backup")])
+        >>> history.epoch
+        [2, 3]
+        >>> os.path.exists("backup/backup.pt")  # deleted once training completed
+        False
     """
 
     dispatch_last = True  # it saves the other callbacks' state after their epoch-end updates

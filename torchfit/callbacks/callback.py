@@ -3,7 +3,8 @@
 Override only the hooks you need: the training loop calls a hook only on callbacks that override
 it, so an unused hook costs nothing. ``logs`` are read-only mappings. Epoch-level logs are Python
 floats. Batch-level logs are Python floats computed once per batch, which costs a device
-synchronisation per step, so override a batch hook only when you need per-batch values.
+synchronisation per step, so override a batch hook only when you need per-batch values, or set
+``lazy_batch_logs = True`` to receive the device-side values and read them only when needed.
 
 Firing order of one ``fit`` with validation (see ``torchfit/trainer/loops.py``)::
 
@@ -17,9 +18,15 @@ Firing order of one ``fit`` with validation (see ``torchfit/trainer/loops.py``):
     on_train_end(logs)
 
 Example:
-    >>> class PrintLoss(Callback):
+    >>> class PrintKeys(Callback):
     ...     def on_epoch_end(self, epoch, logs=None):
-    ...         print(f"epoch {epoch}: loss {logs['loss']:.4f}")
+    ...         print(f"epoch {epoch}: {sorted(logs)}")
+    >>> model = torchfit.Sequential(nn.Linear(3, 1))
+    >>> model.compile(optimizer="sgd", loss="mse")
+    >>> x, y = np.ones((8, 3), "float32"), np.ones((8, 1), "float32")
+    >>> _ = model.fit(x, y, epochs=2, verbose=0, callbacks=[PrintKeys()])
+    epoch 0: ['loss']
+    epoch 1: ['loss']
 """
 
 __all__ = ["Callback"]
@@ -28,26 +35,39 @@ __all__ = ["Callback"]
 class Callback:
     """Base class of all callbacks.
 
+    The last three attributes are declared on this class with their defaults; a callback
+    overrides them to change how ``CallbackList`` dispatches to it.
+
     Attributes:
         model: the ``torchfit.Model`` being trained, set by ``set_model``.
         params: ``{"epochs", "steps", "verbose"}`` for the current run, set by ``set_params``.
         fit_context: the ``FitContext`` of the running ``fit`` (the callback list, the training
             iterator, the resume point), set by ``set_fit_context``; ``None`` outside ``fit``
-            and during ``evaluate``/``predict``.
+            and during a standalone ``evaluate``/``predict``.
+        lazy_batch_logs: ``False`` by default. ``True`` to receive batch logs as the device-side
+            mapping (values are tensors, computed when read; each read may sync) instead of
+            Python floats; set it when the callback reads batch logs rarely or never, so that
+            overriding a batch hook costs no synchronisation per step (the progress bar,
+            ``ModelCheckpoint(save_freq=N)``).
+        dispatch_last: ``False`` by default. ``True`` to be called after every other callback at
+            each hook, whatever the list order: for callbacks that save the others' state
+            (``BackupAndRestore``).
+        unused_hooks: ``frozenset()`` by default. Names of hooks this instance overrides but does
+            not need in its configuration (``ModelCheckpoint`` saving per epoch has nothing to do
+            per batch); they are not called at all. Usually set per instance in ``__init__``; read
+            once, when the ``CallbackList`` is built.
 
-    Class attributes a callback may set to change how ``CallbackList`` dispatches to it:
-
-    Attributes:
-        lazy_batch_logs: ``True`` to receive batch logs as the device-side mapping (values are
-            computed when read, each read may sync) instead of Python floats; set it when the
-            callback reads batch logs rarely or never, so that overriding a batch hook costs no
-            synchronisation per step (the progress bar, ``ModelCheckpoint(save_freq=N)``).
-        dispatch_last: ``True`` to be called after every other callback at each hook, whatever
-            the list order: for callbacks that save the others' state (``BackupAndRestore``).
-        unused_hooks: names of hooks this instance overrides but does not need in its
-            configuration (``ModelCheckpoint`` saving per epoch has nothing to do per batch); they
-            are not called at all. An instance attribute set in ``__init__``, read once when the
-            ``CallbackList`` is built.
+    Example:
+        >>> class EveryTenthBatch(Callback):
+        ...     lazy_batch_logs = True  # batch logs arrive as device tensors, read on demand
+        ...     def on_train_batch_end(self, batch, logs=None):
+        ...         if batch % 10 == 0:
+        ...             print(f"batch {batch}: {type(logs['loss']).__name__}")
+        >>> model = torchfit.Sequential(nn.Linear(3, 1))
+        >>> model.compile(optimizer="sgd", loss="mse")
+        >>> x, y = np.ones((8, 3), "float32"), np.ones((8, 1), "float32")
+        >>> _ = model.fit(x, y, batch_size=4, verbose=0, callbacks=[EveryTenthBatch()])
+        batch 0: Tensor
     """
 
     lazy_batch_logs = False

@@ -46,6 +46,24 @@ class CallbackList:
         add_progbar: put a ``ProgbarLogger`` first, unless the list has one.
         model: set on every callback.
         params: ``{"epochs", "steps", "verbose"}``, set on every callback.
+
+    Raises:
+        TypeError: an element of ``callbacks`` is not a ``Callback``.
+
+    Example:
+        >>> class PrintEpoch(Callback):
+        ...     def on_epoch_end(self, epoch, logs=None):
+        ...         print(f"epoch {epoch}: loss {logs['loss']}")
+        >>> model = torchfit.Sequential(nn.Linear(3, 1))
+        >>> callbacks = CallbackList([PrintEpoch()], add_history=True, model=model)
+        >>> [type(callback).__name__ for callback in callbacks.callbacks]
+        ['History', 'PrintEpoch']
+        >>> callbacks.overrides("on_epoch_end"), callbacks.overrides("on_train_batch_end")
+        (True, False)
+        >>> callbacks.on_epoch_end(0, {"loss": 0.5})
+        epoch 0: loss 0.5
+        >>> model.history.history
+        {'loss': [0.5]}
     """
 
     def __init__(self, callbacks=(), add_history=False, add_progbar=False, model=None,

@@ -42,8 +42,15 @@ class CSVLogger(Callback):
         append: append to an existing file instead of overwriting it.
 
     Example:
-        >>> csv_logger = CSVLogger("training.log")
-        >>> model.fit(x, y, callbacks=[csv_logger])   # doctest: +SKIP
+        >>> model = torchfit.Sequential(nn.Linear(3, 1))
+        >>> model.compile(optimizer="sgd", loss="mse")
+        >>> x, y = np.ones((8, 3), "float32"), np.ones((8, 1), "float32")
+        >>> _ = model.fit(x, y, epochs=2, validation_data=(x, y), verbose=0,
+        ...               callbacks=[CSVLogger("training.log")])
+        >>> with open("training.log") as f:
+        ...     rows = f.read().splitlines()
+        >>> rows[0], len(rows)
+        ('epoch,loss,val_loss', 3)
     """
 
     def __init__(self, filename, separator=",", append=False):

@@ -45,9 +45,17 @@ class EarlyStopping(MonitorCallback):
         best, wait, stopped_epoch (0 when it did not stop), best_epoch, best_weights.
 
     Example:
-        >>> stop = EarlyStopping(monitor="val_loss", min_delta=1e-2, patience=2, verbose=1)
-        >>> model.fit(x, y, epochs=20, validation_split=0.2, callbacks=[stop])  # doctest: +SKIP
-        Epoch 00006: early stopping
+        A learning rate of 0 keeps the loss flat: training stops after ``patience`` epochs
+        without improvement.
+
+        >>> model = torchfit.Sequential(nn.Linear(3, 1))
+        >>> model.compile(optimizer=torchfit.optimizers.SGD(learning_rate=0.0), loss="mse")
+        >>> x, y = np.ones((8, 3), "float32"), np.ones((8, 1), "float32")
+        >>> stop = EarlyStopping(monitor="loss", patience=2, verbose=1)
+        >>> history = model.fit(x, y, epochs=20, verbose=0, callbacks=[stop])
+        Epoch 00003: early stopping
+        >>> history.epoch, stop.stopped_epoch
+        ([0, 1, 2], 2)
     """
 
     def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto",

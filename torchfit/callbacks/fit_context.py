@@ -1,7 +1,8 @@
 """FitContext: what a ``fit`` hands to the callbacks that save and restore training.
 
-The training loop makes one per ``fit`` call and gives it to every callback (``callback.fit_context``)
-before ``on_train_begin``; it is taken back (``None``) when ``fit`` returns or raises.
+The training loop makes one per ``fit`` call and gives it to every callback
+(``callback.fit_context``) before ``on_train_begin``; it is taken back (``None``) when ``fit``
+returns or raises.
 """
 
 __all__ = ["FitContext"]

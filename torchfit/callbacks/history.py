@@ -14,9 +14,16 @@ class History(Callback):
         params: ``{"verbose", "epochs", "steps"}`` of the run.
 
     Example:
-        >>> history = model.fit(x, y, epochs=3)                    # doctest: +SKIP
-        >>> history.history["loss"]                                # doctest: +SKIP
-        [0.33, 0.16, 0.11]
+        >>> model = torchfit.Sequential(nn.Linear(3, 1))
+        >>> model.compile(optimizer="sgd", loss="mse")
+        >>> x, y = np.ones((8, 3), "float32"), np.ones((8, 1), "float32")
+        >>> history = model.fit(x, y, epochs=3, validation_data=(x, y), verbose=0)
+        >>> history.epoch
+        [0, 1, 2]
+        >>> sorted(history.history), len(history.history["loss"])
+        (['loss', 'val_loss'], 3)
+        >>> model.history is history
+        True
     """
 
     def __init__(self):

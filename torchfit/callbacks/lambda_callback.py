@@ -38,11 +38,18 @@ class LambdaCallback(Callback):
 
     Example:
         >>> import json
-        >>> json_log = open("loss_log.json", mode="wt", buffering=1)      # doctest: +SKIP
+        >>> model = torchfit.Sequential(nn.Linear(3, 1))
+        >>> model.compile(optimizer="sgd", loss="mse")
+        >>> x, y = np.ones((8, 3), "float32"), np.ones((8, 1), "float32")
+        >>> json_log = open("loss_log.json", mode="wt", buffering=1)
         >>> log_loss = LambdaCallback(
         ...     on_epoch_end=lambda epoch, logs: json_log.write(
         ...         json.dumps({"epoch": epoch, "loss": logs["loss"]}) + "\\n"),
-        ...     on_train_end=lambda logs: json_log.close())               # doctest: +SKIP
+        ...     on_train_end=lambda logs: json_log.close())
+        >>> _ = model.fit(x, y, epochs=3, verbose=0, callbacks=[log_loss])
+        >>> with open("loss_log.json") as f:
+        ...     [json.loads(line)["epoch"] for line in f]
+        [0, 1, 2]
     """
 
     # Batch logs are materialized here, only for the batch hooks that have a function.

@@ -3,6 +3,17 @@
 The learning rate lives in ``optimizer.param_groups``, the one place every ``torch.optim``
 optimizer, torchfit's included, reads it from. ``LearningRateScheduler``, ``ReduceLROnPlateau``
 and ``TensorBoard`` go through these helpers.
+
+Example:
+    >>> first, second = nn.Linear(2, 2), nn.Linear(2, 1)
+    >>> optimizer = torch.optim.SGD([{"params": first.parameters(), "lr": 0.1},
+    ...                              {"params": second.parameters(), "lr": 0.01}])
+    >>> get_learning_rates(optimizer)
+    [0.1, 0.01]
+    >>> set_learning_rates(optimizer, [0.2, 0.02])
+    >>> set_learning_rates(optimizer, 0.5)  # one value for every group
+    >>> get_learning_rates(optimizer)
+    [0.5, 0.5]
 """
 
 import numbers
@@ -16,6 +27,7 @@ __all__ = ["check_settable", "get_learning_rate", "get_learning_rates", "require
 
 
 def require_optimizer(model, owner):
+    """``model.optimizer``; a ``ValueError`` naming ``owner`` when it is not a torch optimizer."""
     optimizer = getattr(model, "optimizer", None)
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise ValueError(

@@ -1,7 +1,11 @@
 """LearningRateScheduler: set the learning rate every epoch, from a function or a torch scheduler.
 
-The rate is read and written through ``torchfit/callbacks/learning_rate.py``, in
-``optimizer.param_groups``, so any ``torch.optim`` optimizer works.
+This module holds only the callback. A function schedule is called at each epoch's start and its
+value written into every parameter group; a ``torch.optim.lr_scheduler`` instance is stepped at
+each epoch's end (a torch ``ReduceLROnPlateau`` with the monitored log value). The learning rate
+is read and written with the helpers of ``torchfit/callbacks/learning_rate.py``, in
+``optimizer.param_groups``, so any ``torch.optim`` optimizer works; a torchfit optimizer whose
+``learning_rate`` is a schedule is refused when training starts, as the two would fight.
 """
 
 import inspect
@@ -62,12 +66,19 @@ class LearningRateScheduler(Callback):
         monitor: the log key a torch ``ReduceLROnPlateau`` steps on.
 
     Example:
-        >>> def halve_every_10(epoch, lr):
-        ...     return lr * 0.5 if epoch and epoch % 10 == 0 else lr
-        >>> model.fit(x, y, epochs=30,
-        ...           callbacks=[LearningRateScheduler(halve_every_10)])        # doctest: +SKIP
-        >>> step = torch.optim.lr_scheduler.StepLR(model.optimizer, step_size=10, gamma=0.5)
-        >>> model.fit(x, y, epochs=30, callbacks=[LearningRateScheduler(step)])  # doctest: +SKIP
+        >>> model = torchfit.Sequential(nn.Linear(3, 1))
+        >>> model.compile(optimizer=torchfit.optimizers.SGD(learning_rate=0.1), loss="mse")
+        >>> x, y = np.ones((8, 3), "float32"), np.ones((8, 1), "float32")
+        >>> def halve_every_2(epoch, lr):
+        ...     return lr * 0.5 if epoch and epoch % 2 == 0 else lr
+        >>> _ = model.fit(x, y, epochs=5, verbose=0,
+        ...               callbacks=[LearningRateScheduler(halve_every_2)])
+        >>> model.optimizer.param_groups[0]["lr"]  # halved at epochs 2 and 4
+        0.025
+        >>> step = torch.optim.lr_scheduler.StepLR(model.optimizer, step_size=2, gamma=0.5)
+        >>> _ = model.fit(x, y, epochs=4, verbose=0, callbacks=[LearningRateScheduler(step)])
+        >>> model.optimizer.param_groups[0]["lr"]  # stepped 4 times: halved twice
+        0.00625
     """
 
     def __init__(self, schedule, verbose=0, monitor="val_loss"):

@@ -88,10 +88,19 @@ class ModelCheckpoint(MonitorCallback):
             at save time, a template naming a key that is not in the logs.
 
     Example:
-        >>> checkpoint = ModelCheckpoint("mymodel_{epoch}.h5", save_best_only=True,
-        ...                              monitor="val_loss", verbose=1)
-        >>> model.fit(x, y, epochs=3, validation_split=0.2,
-        ...           callbacks=[checkpoint])                              # doctest: +SKIP
+        >>> import os
+        >>> model = torchfit.Sequential(nn.Linear(3, 1))
+        >>> model.compile(optimizer="sgd", loss="mse")
+        >>> x, y = np.ones((8, 3), "float32"), np.ones((8, 1), "float32")
+        >>> checkpoint = ModelCheckpoint("weights_{epoch:02d}.pt", save_weights_only=True)
+        >>> _ = model.fit(x, y, epochs=2, verbose=0, callbacks=[checkpoint])
+        >>> sorted(os.listdir())
+        ['weights_01.pt', 'weights_02.pt']
+        >>> model.load_weights("weights_02.pt")
+        >>> best = ModelCheckpoint("best.pt", monitor="val_loss", save_best_only=True)
+        >>> _ = model.fit(x, y, epochs=2, validation_data=(x, y), verbose=0, callbacks=[best])
+        >>> best.best == min(model.history.history["val_loss"])
+        True
     """
 
     # Batch logs stay on the device: they are read (one sync) only when a batch save happens.

@@ -9,8 +9,28 @@ __all__ = ["ProgbarLogger"]
 class ProgbarLogger(Callback):
     """Prints ``Epoch 1/3`` and a progress bar (verbose=1) or one line per epoch (verbose=2).
 
+    ``fit``, ``evaluate`` and ``predict`` add one when ``verbose`` is not 0 (unless the
+    ``callbacks`` list already holds one, e.g. to write to another ``stream``).
+
     Batch logs are read lazily: the bar reads the device values only when it redraws (at most
     ten times a second), so a live bar never forces a synchronisation per step.
+
+    Args:
+        stream: where to write (``sys.stdout`` by default).
+
+    Example:
+        >>> import io
+        >>> model = torchfit.Sequential(nn.Linear(3, 1))
+        >>> model.compile(optimizer="sgd", loss="mse")
+        >>> x, y = np.ones((8, 3), "float32"), np.ones((8, 1), "float32")
+        >>> stream = io.StringIO()
+        >>> _ = model.fit(x, y, epochs=2, verbose=2, callbacks=[ProgbarLogger(stream=stream)])
+        >>> print(stream.getvalue())  # doctest: +ELLIPSIS
+        Epoch 1/2
+        1/1 - ...s - ...s/step - loss: ...
+        Epoch 2/2
+        1/1 - ...s - ...s/step - loss: ...
+        <BLANKLINE>
     """
 
     lazy_batch_logs = True

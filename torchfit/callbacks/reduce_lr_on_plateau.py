@@ -54,9 +54,25 @@ class ReduceLROnPlateau(MonitorCallback):
         min_lr: the lower bound of the learning rate.
 
     Example:
-        >>> reduce_lr = ReduceLROnPlateau(monitor="val_loss", factor=0.2, patience=5,
+        >>> model = torchfit.Sequential(nn.Linear(3, 1))
+        >>> model.compile(optimizer=torchfit.optimizers.SGD(learning_rate=0.1), loss="mse")
+        >>> x, y = np.ones((8, 3), "float32"), np.ones((8, 1), "float32")
+        >>> reduce_lr = ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1,
         ...                               min_lr=0.001)
-        >>> model.fit(x, y, validation_split=0.2, callbacks=[reduce_lr])  # doctest: +SKIP
+
+        The rule, on scripted epoch logs: ``0.85`` and then ``0.82`` do not improve on ``0.8``.
+
+        >>> reduce_lr.set_model(model)
+        >>> reduce_lr.on_train_begin()
+        >>> for epoch, val_loss in enumerate([0.9, 0.8, 0.85, 0.82]):
+        ...     reduce_lr.on_epoch_end(epoch, {"val_loss": val_loss})
+        >>> model.optimizer.param_groups[0]["lr"]
+        0.025
+
+        In ``fit``, with validation data:
+
+        >>> _ = model.fit(x, y, epochs=3, validation_data=(x, y), verbose=0,
+        ...               callbacks=[reduce_lr])
     """
 
     def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",

@@ -71,8 +71,17 @@ class TensorBoard(Callback):
         update_freq: ``"epoch"``, ``"batch"`` or an integer N (every N batches).
 
     Example:
-        >>> tensorboard_cbk = TensorBoard(log_dir="/full_path_to_your_logs")
-        >>> model.fit(x, y, epochs=10, callbacks=[tensorboard_cbk])   # doctest: +SKIP
+        >>> model = torchfit.Sequential(nn.Linear(3, 1))
+        >>> model.compile(optimizer="sgd", loss="mse")
+        >>> x, y = np.ones((8, 3), "float32"), np.ones((8, 1), "float32")
+        >>> tensorboard_cbk = TensorBoard(log_dir="logs", histogram_freq=1)
+
+        Writing needs the optional ``tensorboard`` package:
+
+        >>> _ = model.fit(x, y, epochs=2, verbose=0,
+        ...               callbacks=[tensorboard_cbk])                 # doctest: +SKIP
+        >>> sorted(os.listdir("logs"))                                # doctest: +SKIP
+        ['train']
     """
 
     # Batch logs stay on the device: they are read (one sync) only when they are written.

@@ -25,7 +25,14 @@ class TerminateOnNaN(Callback):
             ``on_train_end`` is then not called).
 
     Example:
-        >>> model.fit(x, y, callbacks=[TerminateOnNaN()])   # doctest: +SKIP
+        >>> model = torchfit.Sequential(nn.Linear(3, 1))
+        >>> model.compile(optimizer="sgd", loss="mse")
+        >>> x, y = np.full((8, 3), np.nan, "float32"), np.ones((8, 1), "float32")
+        >>> history = model.fit(x, y, batch_size=4, epochs=5, verbose=0,
+        ...                     callbacks=[TerminateOnNaN()])
+        Batch 0: Invalid loss, terminating training
+        >>> history.epoch
+        [0]
     """
 
     # Read only the loss, not every metric, from the device-side batch logs.

@@ -1,7 +1,9 @@
-"""A training run for tests/test_backup_and_restore.py, interrupted on request.
+"""A training run for tests/callbacks/test_backup_and_restore.py, interrupted on request.
 
-    python resume_script.py BACKUP_DIR OUT.pt [--kill sigkill|sigterm|raise --at EPOCH BATCH]
-                            [--save-freq epoch|N] [--no-rng-restore]
+    PYTHONPATH=tests python tests/callbacks/resume_script.py BACKUP_DIR OUT.pt
+        [--kill sigkill|sigterm|raise --at EPOCH BATCH] [--save-freq epoch|N] [--no-rng-restore]
+
+It imports ``helpers`` from tests/, which the test puts on ``PYTHONPATH``.
 """
 
 import argparse

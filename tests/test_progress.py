@@ -1,0 +1,104 @@
+"""Progbar: Keras-style progress text, throttled; values are read only when a line is drawn."""
+
+import io
+import re
+from collections.abc import Mapping
+
+import torch
+
+from torchfit.progress import Progbar, format_time_per_unit, format_value
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+class CountingLogs(Mapping):
+    """A logs mapping that counts how many values were read."""
+
+    def __init__(self, values):
+        self.values = values
+        self.reads = 0
+
+    def __getitem__(self, key):
+        self.reads += 1
+        return self.values[key]
+
+    def __iter__(self):
+        return iter(self.values)
+
+    def __len__(self):
+        return len(self.values)
+
+
+def test_format_value_is_the_keras_number_format():
+    assert format_value(0.25) == "0.2500"
+    assert format_value(0) == "0.0000"
+    assert format_value(1234.56789) == "1234.5679"
+    assert format_value(1e-5) == "1.0000e-05"
+    assert format_value(torch.tensor(0.5)) == "0.5000"
+
+
+def test_format_time_per_unit():
+    assert format_time_per_unit(2.0) == "2s/step"
+    assert format_time_per_unit(0.005) == "5ms/step"
+    assert format_time_per_unit(5e-6, "sample") == "5us/sample"
+    assert format_time_per_unit(0) == "0s/step"
+
+
+def test_verbose_2_prints_one_line_at_the_end():
+    stream = io.StringIO()
+    bar = Progbar(4, verbose=2, stream=stream)
+    for step in range(1, 4):
+        bar.update(step, {"loss": 0.5}, finalize=False)
+    assert stream.getvalue() == ""
+    bar.update(4, {"loss": 0.25, "accuracy": 1.0}, finalize=True)
+    assert re.fullmatch(r"4/4 - \d+s - \d+(s|ms|us)/step - loss: 0\.2500 - accuracy: 1\.0000\n",
+                        stream.getvalue())
+
+
+def test_values_are_read_only_when_a_line_is_drawn():
+    logs = CountingLogs({"loss": torch.tensor(0.25), "accuracy": torch.tensor(0.5)})
+    bar = Progbar(10, verbose=2, stream=io.StringIO())
+    for step in range(1, 10):
+        bar.update(step, logs, finalize=False)
+    assert logs.reads == 0
+    bar.update(10, logs)  # current == target finalizes
+    assert logs.reads == 2  # one read per value for the drawn line
+    live = Progbar(10, verbose=1, interval=60.0, stream=Terminal())
+    logs.reads = 0
+    live.update(1, logs)  # a terminal draws the first update at once
+    live.update(2, logs)
+    live.update(3, logs)  # within the interval: not drawn, not read
+    assert logs.reads == 2
+
+
+def test_the_live_bar_redraws_one_line_on_a_terminal():
+    stream = Terminal()
+    bar = Progbar(10, verbose=1, interval=0.0, stream=stream)
+    bar.update(5, {"loss": 0.5})
+    assert stream.getvalue().startswith("\r 5/10 [" + "=" * 14 + ">" + "." * 15 + "] - ETA: ")
+    assert stream.getvalue().endswith(" - loss: 0.5000")
+    bar.update(10, {"loss": 0.25})
+    last = stream.getvalue().split("\r")[-1]
+    assert last.startswith("10/10 [" + "=" * 30 + "] - ") and last.rstrip().endswith(
+        "loss: 0.2500") and last.endswith("\n")
+
+
+def test_an_unknown_target_counts_steps():
+    stream = Terminal()
+    bar = Progbar(None, verbose=1, interval=0.0, stream=stream)
+    bar.update(7)
+    assert stream.getvalue().startswith("\r      7/Unknown - ")
+
+
+def test_without_a_terminal_the_live_bar_draws_only_the_final_line():
+    stream = io.StringIO()
+    bar = Progbar(3, verbose=1, stream=stream)
+    bar.update(1, {"loss": 1.0})
+    bar.update(2, {"loss": 1.0})
+    assert stream.getvalue() == ""
+    bar.update(3, {"loss": 0.5})
+    assert re.fullmatch(r"3/3 \[=+\] - \d+s \d+(s|ms|us)/step - loss: 0\.5000\n",
+                        stream.getvalue())
