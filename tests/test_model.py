@@ -1,6 +1,3 @@
-import io
-import time
-
 import numpy as np
 import pytest
 import torch
@@ -330,40 +327,6 @@ def test_stop_training_is_honoured_after_a_batch(blobs):
     assert stopper.batches == 2 and history.epoch == [0]
 
 
-def test_progress_output_verbose_1_2_0(blobs, capsys):
-    x, y = blobs
-
-    class Terminal(io.StringIO):
-        def isatty(self):
-            return True
-
-    stream = Terminal()
-    model = compiled_model()
-    model.fit(x, y, batch_size=16, epochs=2, verbose=1, validation_data=(x, y),
-              callbacks=[torchfit.callbacks.ProgbarLogger(stream=stream)])
-    lines = [line.split("\r")[-1].rstrip() for line in stream.getvalue().split("\n")]
-    assert lines[0] == "Epoch 1/2" and lines[2] == "Epoch 2/2"
-    assert lines[1].startswith("4/4 [==============================] - ")
-    assert "ms/step - loss: " in lines[1] or "us/step - loss: " in lines[1]
-    assert lines[1].endswith(f"val_accuracy: {model.history.history['val_accuracy'][0]:.4f}")
-
-    compiled_model().fit(x, y, batch_size=16, epochs=1, verbose=2)
-    out = capsys.readouterr().out.splitlines()
-    assert out[0] == "Epoch 1/1"
-    assert out[1].startswith("4/4 - ") and " - loss: " in out[1] and " - accuracy: " in out[1]
-    assert len(out) == 2
-
-    compiled_model().fit(x, y, epochs=1, verbose=0)
-    compiled_model().evaluate(x, y, verbose=0)
-    assert capsys.readouterr().out == ""
-
-    compiled_model().fit(x, y, batch_size=16, epochs=1)  # "auto" is 2 when not on a terminal
-    assert capsys.readouterr().out.splitlines()[1].startswith("4/4 - ")
-
-    compiled_model().evaluate(x, y, verbose=2)
-    assert capsys.readouterr().out.startswith("2/2 - ")
-
-
 def test_fit_reads_device_values_once_per_epoch(blobs, monkeypatch):
     """No host sync per step: count the Python-level reads of tensor values during fit."""
     x, y = blobs
@@ -380,27 +343,6 @@ def test_fit_reads_device_values_once_per_epoch(blobs, monkeypatch):
     model.fit(x, y, batch_size=4, epochs=2, verbose=0, validation_data=(x, y))
     # 16 steps per epoch; one read for the training logs and one for validation, per epoch.
     assert len(reads) <= 4, reads
-
-
-def test_live_bar_reads_values_at_most_ten_times_a_second(blobs, monkeypatch):
-    x, y = blobs
-
-    class Terminal(io.StringIO):
-        def isatty(self):
-            return True
-
-    model = compiled_model()
-    drawn = []
-    monkeypatch.setattr(torchfit.progress, "format_value", lambda v: drawn.append(v) or "0")
-    start = time.monotonic()
-    model.fit(x, y, batch_size=1, epochs=1, verbose=1,
-              callbacks=[torchfit.callbacks.ProgbarLogger(stream=Terminal())])
-    elapsed = time.monotonic() - start
-    # 64 steps; each drawn line reads the two values (loss, accuracy). The bar draws at the first
-    # step, then at most every 0.1 s, then once at the end with the epoch logs.
-    lines = len(drawn) // 2
-    assert lines <= 2 + elapsed / 0.1
-    assert lines < 64
 
 
 def test_loss_none_needs_an_added_loss(blobs):
