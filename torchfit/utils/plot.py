@@ -53,6 +53,8 @@ def _graphviz_error(fmt):
 
 
 def _import_pydot():
+    # Imported here, not at the top: pydot is an optional extra ("torchfit[plot]") needed only
+    # to draw, and `import torchfit` must not import it (tests/test_import.py).
     try:
         import pydot
     except ImportError as error:
