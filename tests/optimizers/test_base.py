@@ -1,147 +1,22 @@
-"""torchfit optimizers against torch.optim with the documented Keras -> torch argument mapping."""
+"""torchfit.optimizers.base: clipping, learning rate, step hooks, building and state."""
 
 import copy
 import io
+import pickle
+import subprocess
+import sys
+import textwrap
 import warnings
 
 import pytest
 import torch
+from torch.optim.optimizer import (
+    register_optimizer_step_post_hook,
+    register_optimizer_step_pre_hook,
+)
 
 from torchfit import optimizers, schedules
-
-X = torch.randn(16, 4, generator=torch.Generator().manual_seed(1))
-Y = torch.randn(16, 2, generator=torch.Generator().manual_seed(2))
-
-
-def make_model():
-    torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
-
-
-def loss_of(model):
-    return torch.nn.functional.mse_loss(model(X), Y)
-
-
-def train(model, optimizer, steps=5, edit_grads=None):
-    """The hand-written torch loop; ``edit_grads`` may clip the gradients in place."""
-    for _ in range(steps):
-        optimizer.zero_grad()
-        loss_of(model).backward()
-        if edit_grads is not None:
-            with torch.no_grad():
-                edit_grads([p.grad for p in model.parameters()])
-        optimizer.step()
-
-
-def train_with_apply_gradients(model, optimizer, steps=5):
-    params = list(model.parameters())
-    for _ in range(steps):
-        grads = torch.autograd.grad(loss_of(model), params)
-        optimizer.apply_gradients(zip(grads, params))
-
-
-def assert_same_params(model, reference):
-    for param, expected in zip(model.parameters(), reference.parameters()):
-        assert torch.equal(param, expected)
-
-
-BETAS = (0.9, 0.999)
-# (torchfit optimizer factory, torch class, the mapped torch arguments)
-CASES = [
-    pytest.param(
-        optimizers.SGD, torch.optim.SGD, dict(lr=0.01, momentum=0.0, nesterov=False), id="sgd"
-    ),
-    pytest.param(
-        lambda: optimizers.SGD(learning_rate=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
-        torch.optim.SGD,
-        dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
-        id="sgd-nesterov-wd",
-    ),
-    pytest.param(
-        optimizers.RMSprop, torch.optim.RMSprop, dict(lr=1e-3, alpha=0.9, eps=1e-7), id="rmsprop"
-    ),
-    pytest.param(
-        lambda: optimizers.RMSprop(0.01, rho=0.8, momentum=0.5, epsilon=1e-6, centered=True),
-        torch.optim.RMSprop,
-        dict(lr=0.01, alpha=0.8, momentum=0.5, eps=1e-6, centered=True),
-        id="rmsprop-centered-momentum",
-    ),
-    pytest.param(
-        optimizers.Adam, torch.optim.Adam, dict(lr=1e-3, betas=BETAS, eps=1e-7), id="adam"
-    ),
-    pytest.param(
-        lambda: optimizers.Adam(0.01, beta_1=0.8, beta_2=0.99, amsgrad=True, weight_decay=0.1),
-        torch.optim.Adam,
-        dict(lr=0.01, betas=(0.8, 0.99), eps=1e-7, amsgrad=True, weight_decay=0.1,
-             decoupled_weight_decay=True),
-        id="adam-amsgrad-wd",
-    ),
-    pytest.param(
-        optimizers.AdamW, torch.optim.AdamW,
-        dict(lr=1e-3, betas=BETAS, eps=1e-7, weight_decay=0.004), id="adamw",
-    ),
-    pytest.param(
-        optimizers.Adagrad, torch.optim.Adagrad,
-        dict(lr=1e-3, initial_accumulator_value=0.1, eps=1e-7), id="adagrad",
-    ),
-    pytest.param(
-        optimizers.Adadelta, torch.optim.Adadelta, dict(lr=1e-3, rho=0.95, eps=1e-7), id="adadelta"
-    ),
-    pytest.param(
-        optimizers.Adamax, torch.optim.Adamax, dict(lr=1e-3, betas=BETAS, eps=1e-7), id="adamax"
-    ),
-    pytest.param(
-        optimizers.Nadam, torch.optim.NAdam,
-        dict(lr=1e-3, betas=BETAS, eps=1e-7, momentum_decay=0.004), id="nadam",
-    ),
-    pytest.param(
-        lambda: optimizers.Nadam(weight_decay=0.1), torch.optim.NAdam,
-        dict(lr=1e-3, betas=BETAS, eps=1e-7, weight_decay=0.1, decoupled_weight_decay=True),
-        id="nadam-wd",
-    ),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize("make, torch_class, torch_kwargs", CASES)
-def test_build_and_step_equals_torch_with_mapped_arguments(make, torch_class, torch_kwargs):
-    model, reference = make_model(), make_model()
-    optimizer = make().build(model.parameters())
-    assert isinstance(optimizer, torch_class) and isinstance(optimizer, torch.optim.Optimizer)
-    train(model, optimizer)
-    train(reference, torch_class(reference.parameters(), **torch_kwargs))
-    assert_same_params(model, reference)
-    assert not torch.equal(model[0].weight, make_model()[0].weight)  # it did train
-    assert optimizer.iterations == 5
-
-
-@pytest.mark.parametrize("make, torch_class, torch_kwargs", CASES)
-def test_apply_gradients_equals_torch_with_mapped_arguments(make, torch_class, torch_kwargs):
-    model, reference = make_model(), make_model()
-    optimizer = make()
-    train_with_apply_gradients(model, optimizer)
-    train(reference, torch_class(reference.parameters(), **torch_kwargs))
-    assert_same_params(model, reference)
-    assert optimizer.built and optimizer.iterations == 5
-    assert all(p.grad is None for p in model.parameters())
-
-
-@pytest.mark.parametrize(
-    "optimizer, expected",
-    [
-        (optimizers.SGD(), dict(lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0)),
-        (optimizers.RMSprop(), dict(lr=0.001, alpha=0.9, eps=1e-7, momentum=0.0, centered=False)),
-        (optimizers.Adam(), dict(lr=0.001, betas=(0.9, 0.999), eps=1e-7, amsgrad=False)),
-        (optimizers.AdamW(), dict(lr=0.001, betas=(0.9, 0.999), eps=1e-7, weight_decay=0.004)),
-        (optimizers.Adagrad(), dict(lr=0.001, initial_accumulator_value=0.1, eps=1e-7)),
-        (optimizers.Adadelta(), dict(lr=0.001, rho=0.95, eps=1e-7)),
-        (optimizers.Adamax(), dict(lr=0.001, betas=(0.9, 0.999), eps=1e-7)),
-        (optimizers.Nadam(), dict(lr=0.001, betas=(0.9, 0.999), eps=1e-7, momentum_decay=0.004)),
-    ],
-    ids=lambda value: type(value).__name__ if isinstance(value, optimizers.Optimizer) else "",
-)
-def test_keras_defaults(optimizer, expected):
-    group = optimizer.build(make_model().parameters()).param_groups[0]
-    assert {key: group[key] for key in expected} == expected
+from optimizer_helpers import assert_close_params, assert_same_params, loss_of, make_model, train
 
 
 # ---------------------------------------------------------------------------- clipping
@@ -167,11 +42,6 @@ def first_grad_norms():
     model = make_model()
     loss_of(model).backward()
     return [p.grad.norm().item() for p in model.parameters()]
-
-
-def assert_close_params(model, reference):
-    for param, expected in zip(model.parameters(), reference.parameters()):
-        torch.testing.assert_close(param, expected, rtol=1e-6, atol=1e-7)
 
 
 def test_clipvalue_equals_hand_clamped_gradients():
@@ -318,6 +188,155 @@ def test_step_hooks_fire_once_per_step():
     assert calls == ["pre", "post", "pre", "post"]
 
 
+# ---------------------------------------------------------------------------- step hooks
+
+
+STEP_CONFIGS = [
+    pytest.param(dict(), id="fast-path"),
+    pytest.param(dict(clipnorm=0.1), id="clipnorm"),
+    pytest.param(dict(clipvalue=0.01, global_clipnorm=None), id="clipvalue"),
+    pytest.param(dict(learning_rate=schedules.ExponentialDecay(0.01, 2, 0.5)), id="schedule"),
+    pytest.param(dict(clipvalue=0.01, learning_rate=lambda step: 0.01 / (step + 1)), id="both"),
+]
+
+
+@pytest.mark.parametrize("config", STEP_CONFIGS)
+def test_user_step_hooks_fire_once_per_step_after_plain_torch_was_used(config):
+    torch.optim.Adam(make_model().parameters())  # torch patches torch.optim.Adam.step now
+    model = make_model()
+    optimizer = optimizers.Adam(**config).build(model.parameters())
+    calls = []
+    optimizer.register_step_pre_hook(lambda opt, args, kwargs: calls.append(("pre", opt)))
+    optimizer.register_step_post_hook(lambda opt, args, kwargs: calls.append(("post", opt)))
+    train(model, optimizer, steps=3)
+    assert calls == [("pre", optimizer), ("post", optimizer)] * 3
+    assert optimizer.iterations == 3
+
+
+def test_step_hooks_fire_once_in_a_fresh_process_whichever_class_torch_patches_first():
+    """torch patches a class's step the first time it (or a subclass) is instantiated; in a fresh
+    interpreter, build torchfit's Adam before any torch.optim.Adam and the reverse for SGD."""
+    script = textwrap.dedent("""
+        import torch
+        from torchfit import optimizers
+
+        def hook_calls(optimizer, params):
+            calls = []
+            optimizer.register_step_pre_hook(lambda *args: calls.append("pre"))
+            optimizer.register_step_post_hook(lambda *args: calls.append("post"))
+            for _ in range(2):
+                params[0].grad = torch.ones_like(params[0])
+                optimizer.step()
+            return calls
+
+        counts = []
+        for torchfit_class, torch_class, torch_first in [
+            (optimizers.Adam, torch.optim.Adam, False),
+            (optimizers.SGD, torch.optim.SGD, True),
+        ]:
+            params = [torch.nn.Parameter(torch.zeros(3))]
+            if torch_first:
+                counts.append(hook_calls(torch_class(params, lr=0.1), params))
+            counts.append(hook_calls(torchfit_class(clipvalue=1.0).build(params), params))
+            counts.append(hook_calls(torch_class(params, lr=0.1), params))
+            counts.append(hook_calls(torchfit_class().build(params), params))
+        assert all(calls == ["pre", "post"] * 2 for calls in counts), counts
+        print(len(counts))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "7"
+
+
+def test_step_hooks_fire_in_the_documented_order():
+    model = make_model()
+    schedule = schedules.PiecewiseConstantDecay([0], [0.1, 0.05])  # 0.1 at step 0, then 0.05
+    optimizer = optimizers.SGD(schedule, clipvalue=0.01).build(model.parameters())
+    seen = []
+
+    def record(label):
+        def hook(opt, args, kwargs):
+            largest = max(p.grad.abs().max().item() for p in model.parameters())
+            seen.append((label, largest <= 0.01, opt.iterations, opt.param_groups[0]["lr"]))
+
+        return hook
+
+    handles = [
+        register_optimizer_step_pre_hook(record("global pre")),
+        register_optimizer_step_post_hook(record("global post")),
+        optimizer.register_step_pre_hook(record("pre")),
+        optimizer.register_step_post_hook(record("post")),
+    ]
+    try:
+        train(model, optimizer, steps=1)
+    finally:
+        for handle in handles:
+            handle.remove()
+    # (hook, gradients clipped?, iterations, lr in the groups)
+    assert seen == [
+        ("global pre", False, 0, 0.1),  # before torchfit's clipping pre-hook
+        ("pre", True, 0, 0.1),
+        ("post", True, 1, 0.05),  # after torchfit's post-hook: counted, next step's lr
+        ("global post", True, 1, 0.05),
+    ]
+
+
+@pytest.mark.parametrize("config", STEP_CONFIGS)
+@pytest.mark.parametrize("as_keyword", [False, True], ids=["positional", "keyword"])
+def test_closure_runs_once_and_its_loss_is_returned(config, as_keyword):
+    model, reference = make_model(), make_model()
+    optimizer = optimizers.Adam(**config).build(model.parameters())
+    reference_opt = optimizers.Adam(**config).build(reference.parameters())
+    runs = []
+
+    def closure():
+        runs.append(torch.is_grad_enabled())
+        optimizer.zero_grad()
+        loss = loss_of(model)
+        loss.backward()
+        return loss
+
+    calls = []
+    optimizer.register_step_pre_hook(lambda *args: calls.append("pre"))
+    optimizer.register_step_post_hook(lambda *args: calls.append("post"))
+    for _ in range(2):
+        loss = optimizer.step(closure=closure) if as_keyword else optimizer.step(closure)
+        assert torch.is_tensor(loss) and loss.requires_grad
+    train(reference, reference_opt, steps=2)
+    assert runs == [True, True] and calls == ["pre", "post"] * 2
+    assert optimizer.iterations == 2
+    assert_same_params(model, reference)
+
+
+def test_profiler_labels_the_step_with_the_class_name():
+    optimizer = optimizers.Adam(clipnorm=1.0).build(make_model().parameters())
+    with torch.autograd.profiler.profile() as profile:
+        optimizer.step()
+    assert "Optimizer.step#Adam.step" in {event.name for event in profile.function_events}
+
+
+def test_copies_keep_clipping_and_counting():
+    model = make_model()
+    optimizer = optimizers.SGD(1.0, clipvalue=0.01).build(model.parameters())
+    for twin in (copy.deepcopy(optimizer), pickle.loads(pickle.dumps(optimizer))):
+        params = [p for group in twin.param_groups for p in group["params"]]
+        before = [p.detach().clone() for p in params]
+        for param in params:
+            param.grad = torch.full_like(param, 5.0)
+        twin.step()
+        assert twin.iterations == 1
+        for param, old in zip(params, before):
+            assert torch.equal(param, old - 0.01)  # clipped to clipvalue, lr 1
+    assert optimizer.iterations == 0
+
+
+def test_the_torch_class_step_runs_once_built():
+    assert "step" not in vars(optimizers.Optimizer)  # no override: torch's step fires the hooks
+    unbuilt = optimizers.Adam()
+    assert "step" in vars(unbuilt)  # the stand-in that says how to build
+    assert "step" not in vars(unbuilt.build(make_model().parameters()))
+
+
 # ---------------------------------------------------------------------------- building
 
 
@@ -412,112 +431,3 @@ def test_deepcopy_built_and_unbuilt():
     twin.zero_grad()
     twin.step()  # steps its own copies of the parameters
     assert twin.iterations == 3 and optimizer.iterations == 2
-
-
-# ---------------------------------------------------------------------------- arguments
-
-
-def test_unknown_keyword_suggests_the_keras_name():
-    message = (
-        r"RMSprop\(\) got an unexpected keyword argument 'rh'\. "
-        r"Did you mean 'rho'\? Valid arguments: 'learning_rate', 'rho'"
-    )
-    with pytest.raises(TypeError, match=message):
-        optimizers.RMSprop(rh=0.8)
-    with pytest.raises(TypeError, match=r"Adam\(\) got an unexpected keyword argument 'betas'"):
-        optimizers.Adam(betas=(0.9, 0.99))
-
-
-def test_lr_is_accepted_with_a_deprecation_warning():
-    with pytest.warns(DeprecationWarning, match="`lr` argument is deprecated, use `learning_rate`"):
-        optimizer = optimizers.SGD(lr=0.5)
-    assert optimizer.learning_rate == 0.5
-
-
-def test_legacy_decay_points_to_inverse_time_decay():
-    message = r"does not take `decay`.*InverseTimeDecay\(learning_rate, decay_steps=1"
-    with pytest.raises(TypeError, match=message):
-        optimizers.SGD(0.1, decay=1e-4)
-
-
-def test_adamw_needs_a_weight_decay():
-    with pytest.raises(ValueError, match="AdamW needs a `weight_decay`"):
-        optimizers.AdamW(weight_decay=None)
-
-
-# ---------------------------------------------------------------------------- get / build
-
-
-@pytest.mark.parametrize(
-    "name, cls",
-    [("sgd", optimizers.SGD), ("SGD", optimizers.SGD), ("rmsprop", optimizers.RMSprop),
-     ("RMSprop", optimizers.RMSprop), ("adam", optimizers.Adam), ("AdamW", optimizers.AdamW),
-     ("adagrad", optimizers.Adagrad), ("Adadelta", optimizers.Adadelta),
-     ("adamax", optimizers.Adamax), ("Nadam", optimizers.Nadam)],
-)  # fmt: skip
-def test_get_by_name(name, cls):
-    optimizer = optimizers.get(name)
-    assert type(optimizer) is cls and not optimizer.built
-
-
-def test_get_every_identifier_kind():
-    instance = optimizers.Adam()
-    torch_instance = torch.optim.SGD(make_model().parameters(), lr=0.1)
-    assert optimizers.get(instance) is instance
-    assert type(optimizers.get(optimizers.Nadam)) is optimizers.Nadam
-    assert optimizers.get(torch_instance) is torch_instance
-    assert optimizers.get(torch.optim.SGD) is torch.optim.SGD
-    assert optimizers.get("adam", learning_rate=0.1).learning_rate == 0.1
-    assert optimizers.schedules is schedules
-
-
-def test_get_errors():
-    message = (
-        r"Unknown optimizer: 'rmsprob'\. Did you mean 'rmsprop'\? "
-        r"Valid names: 'adadelta', 'adagrad', 'adam', 'adamax', 'adamw'"
-    )
-    with pytest.raises(ValueError, match=message):
-        optimizers.get("rmsprob")
-    with pytest.raises(ValueError, match=r"Received optimizer=None\. Expected an optimizer name"):
-        optimizers.get(None)
-    with pytest.raises(TypeError, match=r"Could not interpret optimizer identifier: 3\."):
-        optimizers.get(3)
-    with pytest.raises(TypeError, match=r"apply only when get\(\) creates the optimizer"):
-        optimizers.get(optimizers.Adam(), learning_rate=0.1)
-
-
-def test_build_every_identifier_kind():
-    model = make_model()
-    params = list(model.parameters())
-    built = optimizers.build("rmsprop", model.parameters())
-    assert isinstance(built, optimizers.RMSprop) and built.built
-    instance = optimizers.Adam()
-    assert optimizers.build(instance, params) is instance and instance.built
-    torch_instance = torch.optim.SGD(model[2].parameters(), lr=0.1)  # a subset: fine-tuning
-    assert optimizers.build(torch_instance, params) is torch_instance
-    from_class = optimizers.build(torch.optim.Adam, params)
-    assert type(from_class) is torch.optim.Adam and from_class.param_groups[0]["params"] == params
-
-
-def test_build_errors():
-    params = list(make_model().parameters())
-    foreign = torch.optim.SGD(make_model().parameters(), lr=0.1)
-    with pytest.raises(ValueError, match=r"SGD optimizer was created for other parameters: 4 of"):
-        optimizers.build(foreign, params)
-
-    class NeedsLR(torch.optim.SGD):
-        def __init__(self, params, lr):
-            super().__init__(params, lr=lr)
-
-    message = r"NeedsLR cannot be created from the parameters alone: it requires 'lr'\. Pass an"
-    with pytest.raises(TypeError, match=message):
-        optimizers.build(NeedsLR, params)
-
-
-def test_cpu_optimizers_use_the_foreach_kernels_except_nadam():
-    """foreach gives bitwise the torch default's numbers (the tests above compare against the
-    default per-parameter loop) with fewer dispatches; Nadam's foreach path rounds differently."""
-    for cls in (optimizers.SGD, optimizers.RMSprop, optimizers.Adam, optimizers.AdamW,
-                optimizers.Adagrad, optimizers.Adadelta, optimizers.Adamax, optimizers.Nadam):
-        optimizer = cls().build(make_model().parameters())
-        assert optimizer.defaults["foreach"] is (None if cls is optimizers.Nadam else True), cls

@@ -1,0 +1,186 @@
+"""Keras-named optimizers that *are* ``torch.optim`` optimizers, and ``get`` / ``build``.
+
+Each class takes Keras's argument names and defaults and no parameters, e.g.
+``RMSprop(learning_rate=1e-3)``, and subclasses the matching ``torch.optim`` class. The torch
+side is initialised by ``build(params)``: ``model.compile`` calls it, and so does the first
+``apply_gradients``. From then on the object is a plain ``torch.optim.Optimizer`` (``param_groups``,
+``state``, ``step()``, ``zero_grad()``, ``state_dict()``, step hooks, ``torch.optim.lr_scheduler``),
+plus:
+
+- ``iterations``: the number of steps taken (a Python int, saved in ``state_dict()``);
+- ``learning_rate``: a float (read from and written to every ``param_groups[i]["lr"]``) or a
+  schedule, i.e. any callable ``step -> float`` such as ``schedules.ExponentialDecay``: step ``s``
+  (counting from 0) then uses ``schedule(s)``;
+- ``clipvalue`` / ``clipnorm`` / ``global_clipnorm``: Keras gradient clipping, applied inside
+  ``step()`` on the device (no synchronisation), in tf.keras 2.x's order: values first, then norms;
+- ``apply_gradients(zip(grads, vars))``: the Keras custom-loop API.
+
+Cost: without a schedule or clipping, ``step()`` is the torch step plus one step post-hook (one
+attribute check and one integer increment). ``base`` says in which order the hooks fire.
+
+Modules: ``base`` (``Optimizer``: construction, learning rate, clipping, ``iterations``, state,
+the step hooks), ``catalogue`` (the eight Keras optimizers and their Keras -> torch mappings),
+``signature`` (a class's constructor signature from its declaration), ``clipping`` (the clipping
+kernels); ``schedules`` is ``torchfit.schedules``.
+
+Example:
+    >>> import torch
+    >>> from torchfit import optimizers
+    >>> net = torch.nn.Linear(3, 1)
+    >>> opt = optimizers.Adam(learning_rate=1e-3, clipnorm=1.0)
+    >>> loss = net(torch.ones(2, 3)).sum()
+    >>> grads = torch.autograd.grad(loss, list(net.parameters()))
+    >>> opt.apply_gradients(zip(grads, net.parameters()))
+    >>> opt.iterations, isinstance(opt, torch.optim.Adam)
+    (1, True)
+"""
+
+import inspect
+
+import torch
+
+from torchfit import schedules
+from torchfit.optimizers.base import Optimizer, _flatten_params
+from torchfit.optimizers.catalogue import (
+    SGD,
+    Adadelta,
+    Adagrad,
+    Adam,
+    Adamax,
+    AdamW,
+    Nadam,
+    RMSprop,
+)
+from torchfit.utils.validation import unknown_identifier_error
+
+__all__ = [
+    "Optimizer",
+    "SGD",
+    "RMSprop",
+    "Adam",
+    "AdamW",
+    "Adagrad",
+    "Adadelta",
+    "Adamax",
+    "Nadam",
+    "get",
+    "build",
+    "schedules",
+]
+
+
+def _quoted(names):
+    return ", ".join(f"'{name}'" for name in names)
+
+
+_OPTIMIZERS = {
+    "sgd": SGD,
+    "rmsprop": RMSprop,
+    "adam": Adam,
+    "adamw": AdamW,
+    "adagrad": Adagrad,
+    "adadelta": Adadelta,
+    "adamax": Adamax,
+    "nadam": Nadam,
+}
+
+_EXPECTED = (
+    "Expected an optimizer name such as 'rmsprop', a torchfit optimizer (class or instance), or a "
+    "torch.optim.Optimizer (class or instance)."
+)
+
+
+def get(identifier, **kwargs):
+    """Resolve an optimizer identifier as ``compile(optimizer=...)`` accepts it.
+
+    Args:
+        identifier: A name (``"rmsprop"``, ``"Adam"``, ... case-insensitive) -> a new optimizer with
+            Keras defaults; a torchfit optimizer class -> a new instance; a torchfit or
+            ``torch.optim.Optimizer`` instance -> itself; a ``torch.optim.Optimizer`` class -> the
+            class (it needs the parameters: see ``build``).
+        **kwargs: Constructor arguments, when ``get`` creates the optimizer (from a name or a
+            torchfit class).
+
+    Raises:
+        ValueError: ``None`` or an unknown name (with a "did you mean" suggestion).
+        TypeError: Anything else, or ``kwargs`` with an identifier that is not created here.
+
+    Example:
+        >>> get("adam", learning_rate=1e-2).learning_rate
+        0.01
+    """
+    if identifier is None:
+        raise ValueError(
+            f"Received optimizer=None. {_EXPECTED} The compile() default is 'rmsprop'."
+        )
+    if isinstance(identifier, str):
+        cls = _OPTIMIZERS.get(identifier.lower())
+        if cls is None:
+            raise unknown_identifier_error("optimizer", identifier, _OPTIMIZERS)
+        return cls(**kwargs)
+    if isinstance(identifier, type) and issubclass(identifier, Optimizer):
+        return identifier(**kwargs)
+    is_torch_class = isinstance(identifier, type) and issubclass(identifier, torch.optim.Optimizer)
+    if isinstance(identifier, torch.optim.Optimizer) or is_torch_class:
+        if kwargs:
+            raise TypeError(
+                f"get() arguments {sorted(kwargs)} apply only when get() creates the optimizer "
+                f"from a name or a torchfit optimizer class. Received: {identifier!r}."
+            )
+        return identifier
+    raise TypeError(f"Could not interpret optimizer identifier: {identifier!r}. {_EXPECTED}")
+
+
+def build(identifier, params):
+    """A ready ``torch.optim.Optimizer`` over ``params`` for any identifier ``get`` accepts.
+
+    Names, torchfit classes and instances are built on ``params``; a ``torch.optim.Optimizer``
+    class is called as ``cls(params)``; a ``torch.optim.Optimizer`` instance is returned as is,
+    after checking that every tensor it optimizes is in ``params`` (it may hold fewer, e.g. when
+    fine-tuning only a head).
+
+    Args:
+        identifier: See ``get``.
+        params: The model's parameters (pass all of them, e.g. ``list(model.parameters())``:
+            frozen ones receive no gradient and are skipped by every torch optimizer).
+
+    Example:
+        >>> net = torch.nn.Linear(2, 1)
+        >>> opt = build("sgd", net.parameters())
+        >>> opt.param_groups[0]["lr"]
+        0.01
+    """
+    params = list(params)
+    optimizer = get(identifier)
+    if isinstance(optimizer, Optimizer):
+        return optimizer.build(params)
+    if isinstance(optimizer, torch.optim.Optimizer):
+        _check_torch_optimizer_params(optimizer, params)
+        return optimizer
+    required = [
+        p.name
+        for p in list(inspect.signature(optimizer).parameters.values())[1:]
+        if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+    if required:
+        name = f"{optimizer.__module__}.{optimizer.__qualname__}"
+        raise TypeError(
+            f"{name} cannot be created from the parameters alone: it requires "
+            f"{_quoted(required)}. Pass an instance instead, e.g. "
+            f"compile(optimizer={optimizer.__name__}(model.parameters(), "
+            f"{', '.join(f'{r}=...' for r in required)})), or a torchfit optimizer such as 'sgd'."
+        )
+    return optimizer(params)
+
+
+def _check_torch_optimizer_params(optimizer, params):
+    model_ids = {id(p) for p in _flatten_params(params)}
+    held = [p for group in optimizer.param_groups for p in group["params"]]
+    foreign = sum(id(p) not in model_ids for p in held)
+    if foreign:
+        raise ValueError(
+            f"The {type(optimizer).__name__} optimizer was created for other parameters: {foreign} "
+            f"of the {len(held)} tensors it optimizes are not parameters of this model. Create it "
+            f"from this model's parameters, e.g. {type(optimizer).__name__}(model.parameters(), "
+            "lr=...), or pass a name such as 'sgd'."
+        )
