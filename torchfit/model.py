@@ -46,7 +46,11 @@ class Model(nn.Module):
         >>> model = torchfit.Model(net)
         >>> model.compile(optimizer="rmsprop", loss=torchfit.losses.SparseCategoricalCrossentropy(
         ...     from_logits=True), metrics=["accuracy"])
-        >>> history = model.fit(x_train, y_train, batch_size=64, epochs=3)  # doctest: +SKIP
+        >>> (x_train, y_train), _ = torchfit.datasets.mnist.load_data(sample=True)
+        >>> x_train = x_train[:256].reshape(-1, 784).astype("float32") / 255
+        >>> history = model.fit(x_train, y_train[:256], batch_size=64, epochs=1, verbose=0)
+        >>> len(history.epoch)
+        1
 
     Args:
         module: the ``nn.Module`` to train (kept as ``model.module``); ``None`` when subclassing.
@@ -339,9 +343,15 @@ class Model(nn.Module):
         """Trains the model; returns a ``History``. Arguments and defaults follow Keras.
 
         Example:
-            >>> history = model.fit(x_train, y_train, batch_size=64, epochs=3,
-            ...                     validation_data=(x_val, y_val))        # doctest: +SKIP
-            >>> history.history["val_loss"]                                # doctest: +SKIP
+            >>> model = torchfit.Sequential(nn.Linear(3, 1))
+            >>> model.compile(optimizer="sgd", loss="mse")
+            >>> x, y = np.ones((32, 3), "float32"), np.zeros((32, 1), "float32")
+            >>> history = model.fit(x, y, batch_size=8, epochs=3, verbose=0,
+            ...                     validation_data=(x[:8], y[:8]))
+            >>> sorted(history.history), history.epoch
+            (['loss', 'val_loss'], [0, 1, 2])
+            >>> history.history["loss"][-1] < history.history["loss"][0]
+            True
         """
         check_kwargs("fit", kwargs, list(inspect.signature(Model.fit).parameters)[1:-1])
         self._assert_compiled("fit")

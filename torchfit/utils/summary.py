@@ -8,7 +8,7 @@ totals. Output shapes come from one forward pass on ``example_inputs`` (in eval 
 Example:
     >>> net = nn.Sequential(nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(),
     ...                     nn.Linear(64, 10))
-    >>> text = summary(net, torch.zeros(2, 784))  # doctest: +SKIP
+    >>> text = summary(net, torch.zeros(2, 784))  # doctest: +ELLIPSIS
     Model: "Sequential"
     _________________________________________________________________
     Layer (type)                 Output Shape              Param #
