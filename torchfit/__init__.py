@@ -11,7 +11,8 @@ Example:
 
 from torchfit import callbacks, data, datasets, losses, metrics, optimizers, schedules, utils
 from torchfit.layer import Layer
-from torchfit.model import Model, Sequential
+from torchfit.model import Model
+from torchfit.sequential import Sequential
 
 from torchfit._version import __version__
 

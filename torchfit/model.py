@@ -26,7 +26,7 @@ from torchfit.trainer.step import StepPolicy
 from torchfit.utils.summary import summary as summary_table
 from torchfit.utils.validation import check_kwargs
 
-__all__ = ["Model", "NotCompiledError", "Sequential", "resolve_device"]
+__all__ = ["Model", "NotCompiledError", "resolve_device"]
 
 
 class NotCompiledError(RuntimeError, ValueError):
@@ -500,20 +500,3 @@ class Model(nn.Module):
             self.history = callbacks_module.History()
             self.history.history = training["history"]
             self.history.epoch = training["epochs"]
-
-
-class Sequential(Model):
-    """``torchfit.Sequential(nn.Linear(784, 64), nn.ReLU(), ...)``: a Model over ``nn.Sequential``.
-
-    Example:
-        >>> model = torchfit.Sequential(nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 10))
-    """
-
-    def __init__(self, *layers, device="auto", output_names=None):
-        if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
-            layers = tuple(layers[0])
-        super().__init__(nn.Sequential(*layers), device=device, output_names=output_names)
-
-    def add(self, layer):
-        """Appends a layer, as Keras's ``Sequential.add``."""
-        self.module.append(layer.to(self.device))
