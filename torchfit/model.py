@@ -17,7 +17,7 @@ from torchfit import nest, optimizers, saving
 from torchfit.logs import MetricLogs, to_floats
 from torchfit.trainer import arguments, loops
 from torchfit.trainer.additions import Additions
-from torchfit.trainer.arguments import check_positive_int, resolve_device, resolve_verbose
+from torchfit.trainer.arguments import NotCompiledError, resolve_device  # noqa: F401 (re-exported)
 from torchfit.trainer.compile_utils import CompiledLoss, CompiledMetrics
 from torchfit.trainer.epoch_iterator import EpochIterator
 from torchfit.trainer.inputs import check_input_names, forward_keywords
@@ -27,13 +27,6 @@ from torchfit.utils.summary import summary as summary_table
 from torchfit.utils.validation import check_kwargs
 
 __all__ = ["Model", "NotCompiledError", "resolve_device"]
-
-
-class NotCompiledError(RuntimeError, ValueError):
-    """Raised by ``fit``/``evaluate`` before ``compile``.
-
-    A ``RuntimeError`` as in Keras, and a ``ValueError`` like every other bad call in torchfit.
-    """
 
 
 class Model(nn.Module):
@@ -67,7 +60,7 @@ class Model(nn.Module):
                 "define `forward`."
             )
         self.module = module
-        self.device = resolve_device(device)
+        self.device = arguments.resolve_device(device)
         self.output_names = list(output_names) if output_names is not None else None
         self.stop_training = False
         self.history = None
@@ -212,13 +205,6 @@ class Model(nn.Module):
         # An instance attribute: nn.Module's __call__ looks `forward` up on the instance first.
         self.__dict__["forward"] = compiled_forward(eager, options)
 
-    def _assert_compiled(self, method):
-        if not self.compiled:
-            raise NotCompiledError(
-                f"You must call `compile()` before `{method}()`, e.g. "
-                "model.compile(optimizer='rmsprop', loss='sparse_categorical_crossentropy')."
-            )
-
     # ------------------------------------------------------------------ one batch
     def call_with_inputs(self, x):
         """Runs the model on ``x`` by structure: dict → keywords, list/tuple → positional."""
@@ -235,12 +221,17 @@ class Model(nn.Module):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
         """The total loss of a batch: the compiled losses plus ``self.losses``.
 
-        Override to change the objective. Example (a gradient penalty on the inputs)::
+        Override to change the objective.
 
-            class Penalised(torchfit.Model):
-                def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
-                    loss = super().compute_loss(x, y, y_pred, sample_weight)
-                    return loss + 1e-3 * y_pred.pow(2).mean()
+        Example:
+            >>> class Penalised(torchfit.Model):  # a penalty on the size of the outputs
+            ...     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
+            ...         loss = super().compute_loss(x, y, y_pred, sample_weight)
+            ...         return loss + 1e-3 * y_pred.pow(2).mean()
+            >>> model = Penalised(nn.Linear(3, 1))
+            >>> model.compile(optimizer="sgd", loss="mse")
+            >>> round(float(model.compute_loss(y=torch.zeros(2, 1), y_pred=torch.ones(2, 1))), 4)
+            1.001
         """
         extra = None if self._adds_nothing else self.losses
         return self.compiled_loss(y, y_pred, sample_weight, regularization_losses=extra)
@@ -276,17 +267,24 @@ class Model(nn.Module):
         """One optimisation step on ``data`` = ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``.
 
         Returns the logs. Override for custom training (a GAN step, several optimizers...);
-        keep returning ``self.compute_metrics(...)`` or a dict of tensors::
+        keep returning ``self.compute_metrics(...)`` or a dict of tensors.
 
-            class MyModel(torchfit.Model):
-                def train_step(self, data):
-                    x, y, sample_weight = torchfit.data.unpack_x_y_sample_weight(data)
-                    y_pred = self.call_with_inputs(x)
-                    loss = self.compute_loss(x, y, y_pred, sample_weight)
-                    self.optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    self.optimizer.step()
-                    return self.compute_metrics(x, y, y_pred, sample_weight)
+        Example:
+            >>> class MyModel(torchfit.Model):
+            ...     def train_step(self, data):
+            ...         x, y, sample_weight = torchfit.data.unpack_x_y_sample_weight(data)
+            ...         y_pred = self.call_with_inputs(x)
+            ...         loss = self.compute_loss(x, y, y_pred, sample_weight)
+            ...         self.optimizer.zero_grad(set_to_none=True)
+            ...         loss.backward()
+            ...         self.optimizer.step()
+            ...         return self.compute_metrics(x, y, y_pred, sample_weight)
+            >>> model = MyModel(nn.Linear(3, 1))
+            >>> model.compile(optimizer="sgd", loss="mse")
+            >>> history = model.fit(np.ones((8, 3), "float32"), np.ones((8, 1), "float32"),
+            ...                     epochs=2, verbose=0)
+            >>> len(history.history["loss"])
+            2
         """
         x, y, sample_weight = data_module.unpack_x_y_sample_weight(data)
         y_pred = self._step.forward(self, x)
@@ -354,11 +352,11 @@ class Model(nn.Module):
             True
         """
         check_kwargs("fit", kwargs, list(inspect.signature(Model.fit).parameters)[1:-1])
-        self._assert_compiled("fit")
+        arguments.check_compiled(self, "fit")
         arguments.check_fit_arguments(batch_size, epochs, initial_epoch, steps_per_epoch,
                                       validation_steps, validation_batch_size, validation_freq,
                                       validation_split)
-        verbose = resolve_verbose(verbose)
+        verbose = arguments.resolve_verbose(verbose)
         if validation_data is not None:
             val_x, val_y, val_sw = arguments.unpack_validation_data(validation_data)
         elif validation_split:
@@ -385,9 +383,9 @@ class Model(nn.Module):
                  steps=None, callbacks=None, return_dict=False, **kwargs):
         """Returns the loss, ``[loss, *metrics]`` in ``metrics_names`` order, or a dict."""
         check_kwargs("evaluate", kwargs, list(inspect.signature(Model.evaluate).parameters)[1:-1])
-        self._assert_compiled("evaluate")
-        check_positive_int("batch_size", batch_size)
-        verbose = resolve_verbose(verbose)
+        arguments.check_compiled(self, "evaluate")
+        arguments.check_positive_int("batch_size", batch_size)
+        verbose = arguments.resolve_verbose(verbose)
         iterator = EpochIterator(self._adapter(x, y, sample_weight, batch_size), steps,
                                  self.device)
         callback_list = self._callbacks(callbacks, verbose, 1, iterator.num_steps)
@@ -403,8 +401,8 @@ class Model(nn.Module):
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, **kwargs):
         """Returns the outputs for ``x`` as NumPy arrays, in the structure of the outputs."""
         check_kwargs("predict", kwargs, list(inspect.signature(Model.predict).parameters)[1:-1])
-        check_positive_int("batch_size", batch_size)
-        verbose = resolve_verbose(verbose)
+        arguments.check_positive_int("batch_size", batch_size)
+        verbose = arguments.resolve_verbose(verbose)
         self.to(self.device)
         iterator = EpochIterator(self._adapter(x, None, None, batch_size), steps, self.device)
         callback_list = self._callbacks(callbacks, verbose, 1, iterator.num_steps)
@@ -422,7 +420,7 @@ class Model(nn.Module):
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         """One training step on exactly this batch; returns its loss and metrics."""
-        self._assert_compiled("train_on_batch")
+        arguments.check_compiled(self, "train_on_batch")
         data = self._single_batch(x, y, sample_weight, class_weight)
         self.train()
         self.reset_metrics()
@@ -431,7 +429,7 @@ class Model(nn.Module):
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """Evaluates exactly this batch; returns its loss and metrics."""
-        self._assert_compiled("test_on_batch")
+        arguments.check_compiled(self, "test_on_batch")
         data = self._single_batch(x, y, sample_weight)
         self.eval()
         self.reset_metrics()

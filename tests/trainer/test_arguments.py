@@ -65,3 +65,14 @@ def test_unpack_validation_data():
     assert arguments.unpack_validation_data(dataset) == (dataset, None, None)
     with pytest.raises(ValueError, match="Received: tuple of length 1"):
         arguments.unpack_validation_data((x,))
+
+
+def test_check_compiled_names_the_method_and_is_both_runtime_and_value_error():
+    class Uncompiled:
+        compiled = False
+
+    with pytest.raises(arguments.NotCompiledError,
+                       match=r"You must call `compile\(\)` before `evaluate\(\)`"):
+        arguments.check_compiled(Uncompiled(), "evaluate")
+    assert issubclass(arguments.NotCompiledError, RuntimeError)
+    assert issubclass(arguments.NotCompiledError, ValueError)

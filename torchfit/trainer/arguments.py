@@ -12,8 +12,24 @@ import torch
 from torchfit import data as data_module
 from torchfit import progress
 
-__all__ = ["check_positive_int", "check_fit_arguments", "resolve_device", "resolve_verbose",
-           "unpack_validation_data"]
+__all__ = ["NotCompiledError", "check_compiled", "check_positive_int", "check_fit_arguments",
+           "resolve_device", "resolve_verbose", "unpack_validation_data"]
+
+
+class NotCompiledError(RuntimeError, ValueError):
+    """Raised by ``fit``/``evaluate`` before ``compile``.
+
+    A ``RuntimeError`` as in Keras, and a ``ValueError`` like every other bad call in torchfit.
+    """
+
+
+def check_compiled(model, method):
+    """Raises ``NotCompiledError`` when ``model.compile()`` has not run before ``method``."""
+    if not model.compiled:
+        raise NotCompiledError(
+            f"You must call `compile()` before `{method}()`, e.g. "
+            "model.compile(optimizer='rmsprop', loss='sparse_categorical_crossentropy')."
+        )
 
 
 def resolve_device(device):
