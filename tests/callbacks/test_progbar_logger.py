@@ -11,6 +11,13 @@ from torchfit.callbacks import ProgbarLogger
 _LINE = r"\d+/\d+ - \d+s - \d+(s|ms|us)/step"
 
 
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal, so the bar is drawn live."""
+
+    def isatty(self):
+        return True
+
+
 def test_fit_prints_the_epoch_header_and_one_line_per_epoch_with_validation(blobs):
     x, y = blobs
     stream = io.StringIO()
@@ -52,10 +59,6 @@ def test_batch_logs_reach_the_bar_unread():
 def test_progress_output_verbose_1_2_0(blobs, capsys):
     x, y = blobs
 
-    class Terminal(io.StringIO):
-        def isatty(self):
-            return True
-
     stream = Terminal()
     model = compiled_model()
     model.fit(x, y, batch_size=16, epochs=2, verbose=1, validation_data=(x, y),
@@ -85,10 +88,6 @@ def test_progress_output_verbose_1_2_0(blobs, capsys):
 
 def test_live_bar_reads_values_at_most_ten_times_a_second(blobs, monkeypatch):
     x, y = blobs
-
-    class Terminal(io.StringIO):
-        def isatty(self):
-            return True
 
     model = compiled_model()
     drawn = []

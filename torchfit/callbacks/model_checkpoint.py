@@ -4,12 +4,12 @@ import numbers
 import os
 import string
 
+from torchfit import saving
 from torchfit.callbacks.monitor_callback import MonitorCallback
 from torchfit.logs import to_floats
 
 __all__ = ["ModelCheckpoint"]
 
-_SUFFIXES = (".pt", ".pth", ".h5", ".hdf5")
 
 
 def _check_save_freq(save_freq):
@@ -40,11 +40,11 @@ def _check_filepath(filepath):
             "fields as {epoch:02d} or {val_loss:.2f}, and a literal brace as {{ or }}."
         ) from None
     suffix = os.path.splitext(filepath)[1].lower()
-    if suffix not in _SUFFIXES:
+    if suffix not in saving.SUFFIXES:
         raise ValueError(
             f'ModelCheckpoint: cannot tell the file format from `filepath`="{filepath}". '
-            f"Received suffix: {suffix!r}. Expected one of: {', '.join(_SUFFIXES)} (.pt/.pth: "
-            "torch.save; .h5/.hdf5: HDF5), e.g. 'mymodel_{epoch}.pt'."
+            f"Received suffix: {suffix!r}. Expected one of: {', '.join(saving.SUFFIXES)} "
+            "(.pt/.pth: torch.save; .h5/.hdf5: HDF5), e.g. 'mymodel_{epoch}.pt'."
         )
     return filepath
 

@@ -51,6 +51,7 @@ from torchfit.saving.tree import encode_tree
 __all__ = [
     "CHECKPOINT_FORMAT",
     "CHECKPOINT_KEYS",
+    "SUFFIXES",
     "WEIGHTS_FORMAT",
     "atomic_write",
     "load_checkpoint",
@@ -61,7 +62,7 @@ __all__ = [
 
 _TORCH_SUFFIXES = (".pt", ".pth")
 _H5_SUFFIXES = (".h5", ".hdf5")
-_SUFFIXES = _TORCH_SUFFIXES + _H5_SUFFIXES
+SUFFIXES = _TORCH_SUFFIXES + _H5_SUFFIXES  # every suffix save/load know, by format
 
 
 def save_state_dict(state_dict, path):
@@ -225,10 +226,10 @@ def _check_suffix(path, fn_name):
             f"Received: path={path!r} of type {type(path).__name__}."
         ) from None
     suffix = os.path.splitext(path)[1].lower()
-    if suffix not in _SUFFIXES:
+    if suffix not in SUFFIXES:
         raise ValueError(
             f"`{fn_name}` cannot tell the file format from the suffix of {path!r}. "
-            f"Received suffix: {suffix!r}. Expected one of: {', '.join(_SUFFIXES)} "
+            f"Received suffix: {suffix!r}. Expected one of: {', '.join(SUFFIXES)} "
             "(.pt/.pth: torch.save; .h5/.hdf5: HDF5)."
         )
     return suffix
