@@ -58,7 +58,6 @@ def test_batch_logs_reach_the_bar_unread():
 
 def test_progress_output_verbose_1_2_0(blobs, capsys):
     x, y = blobs
-
     stream = Terminal()
     model = compiled_model()
     model.fit(x, y, batch_size=16, epochs=2, verbose=1, validation_data=(x, y),
@@ -88,7 +87,6 @@ def test_progress_output_verbose_1_2_0(blobs, capsys):
 
 def test_live_bar_reads_values_at_most_ten_times_a_second(blobs, monkeypatch):
     x, y = blobs
-
     model = compiled_model()
     drawn = []
     monkeypatch.setattr(torchfit.progress, "format_value", lambda v: drawn.append(v) or "0")
