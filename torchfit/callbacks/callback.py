@@ -73,6 +73,7 @@ class Callback:
     lazy_batch_logs = False
     dispatch_last = False
     unused_hooks = frozenset()
+    fit_context = None  # also for subclasses that skip Callback.__init__
 
     def __init__(self):
         self.model = None
