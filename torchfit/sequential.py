@@ -1,4 +1,4 @@
-"""Sequential: a ``Model`` over an ``nn.Sequential`` of the given layers, as ``keras.Sequential``."""
+"""Sequential: a ``Model`` over an ``nn.Sequential`` of the given layers (``keras.Sequential``)."""
 
 from torch import nn
 

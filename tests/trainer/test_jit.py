@@ -1,16 +1,13 @@
 """compile(jit_compile=...): torch.compile of the forward with an eager fallback."""
 
-import numpy as np
 import pytest
 import torch
-from torch import nn
 
 import torchfit
 from helpers import blobs, make_model
+from torchfit.trainer.jit import check_jit_compile, compiled_forward
 
 X, Y = blobs()
-
-from torchfit.trainer.jit import check_jit_compile, compiled_forward
 
 
 def _fit_weights(**compile_kwargs):

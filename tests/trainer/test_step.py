@@ -1,16 +1,14 @@
 """StepPolicy and compile(gradient_accumulation_steps=...)."""
 
 import numpy as np
-import pytest
 import torch
 from torch import nn
 
 import torchfit
 from helpers import blobs, make_model
+from torchfit.trainer.step import StepPolicy
 
 X, Y = blobs()
-
-from torchfit.trainer.step import StepPolicy
 
 
 def test_gradient_accumulation_equals_one_large_batch_with_sample_weights():

@@ -425,8 +425,9 @@ def plot_model(model, to_file="model.png", show_shapes=False, show_layer_names=T
         ...     def forward(self, image, series):
         ...         return image.flatten(1).sum(1, keepdim=True) + series.sum(1, keepdim=True)
         >>> model = torchfit.Model(TwoInputs())
-        >>> plot_model(model, "two_inputs.png", show_shapes=True,   # needs Graphviz's `dot`
-        ...            example_inputs=[torch.zeros(2, 1, 4, 4), torch.zeros(2, 3)])  # doctest: +SKIP
+        >>> inputs = [torch.zeros(2, 1, 4, 4), torch.zeros(2, 3)]  # rendering needs Graphviz
+        >>> plot_model(model, "two_inputs.png", show_shapes=True,
+        ...            example_inputs=inputs)  # doctest: +SKIP
 
     Args:
         model: a ``torchfit.Model`` (its wrapped ``model.module`` is drawn) or any ``nn.Module``.
