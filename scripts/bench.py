@@ -39,6 +39,7 @@ import importlib.util
 import io
 import os
 import platform
+import random
 import re
 import resource
 import shutil
@@ -291,6 +292,16 @@ def contenders(data_a, data_b, epochs, jit_rounds):
     return table
 
 
+SEED = 0
+
+
+def seed_everything(seed=SEED):
+    """Seeds Python's, NumPy's and torch's generators (Keras draws its seeds from Python's)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
 def _torch_state():
     return (torch.get_num_threads(), torch.is_grad_enabled(), torch.get_default_dtype(),
             torch.are_deterministic_algorithms_enabled(), torch.get_float32_matmul_precision())
@@ -321,6 +332,7 @@ def measure(selected, rounds):
             if key in skipped or (contender.rounds is not None and round_index >= contender.rounds):
                 continue
             state = _torch_state()
+            seed_everything()  # the same initial weights and shuffles for every contender
             try:
                 run = contender.run()
             except bench_peers.PeerMissing as error:

@@ -19,3 +19,18 @@ def test_public_surface():
                  "metrics", "optimizers", "schedules", "utils", "__version__"):
         assert hasattr(torchfit, name), name
     assert torchfit.optimizers.schedules is torchfit.schedules
+
+
+def test_package_namespaces_hold_only_their_public_names():
+    """`dir(torchfit.losses)` & co. list the public API and the submodules: no `torch`, `F`..."""
+    import importlib
+    import types
+
+    for name in ("torchfit", "torchfit.losses", "torchfit.metrics", "torchfit.optimizers",
+                 "torchfit.callbacks", "torchfit.data", "torchfit.utils", "torchfit.saving"):
+        package = importlib.import_module(name)
+        submodules = {n for n, v in vars(package).items() if isinstance(v, types.ModuleType)
+                      and v.__name__ == f"{name}.{n}"}
+        public = {n for n in dir(package) if not n.startswith("_")}
+        assert public - set(package.__all__) - submodules == set(), name
+        assert all(hasattr(package, n) for n in package.__all__), name

@@ -282,8 +282,8 @@ def test_overriding_train_step_and_compute_loss_changes_fit(blobs):
         from_logits=True))
     history = model.fit(x, y, batch_size=32, epochs=1, verbose=0)
     assert calls == [32, 32]
-    # The tracker logs the compiled loss; the extra constant only shifts the objective.
-    assert history.history["loss"][0] < 100
+    # The logged loss is what the overriding compute_loss returns (issue 10 item 2, as Keras 3).
+    assert history.history["loss"][0] > 100
 
 
 def test_layer_add_loss_is_added_to_the_training_loss(blobs):

@@ -102,3 +102,28 @@ def test_without_a_terminal_the_live_bar_draws_only_the_final_line():
     bar.update(3, {"loss": 0.5})
     assert re.fullmatch(r"3/3 \[=+\] - \d+s \d+(s|ms|us)/step - loss: 0\.5000\n",
                         stream.getvalue())
+
+
+def test_a_live_line_never_exceeds_the_terminal_width(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    stream = Terminal()
+    bar = Progbar(10, verbose=1, interval=0.0, stream=stream)
+    values = {f"output_{i}_sparse_categorical_accuracy": 0.5 for i in range(1, 4)}
+    for step in range(1, 10):
+        bar.update(step, values)
+    live = stream.getvalue().split("\r")[1:]
+    assert len(live) == 9 and all(len(line) <= 100 for line in live)
+    assert all(line.rstrip().endswith("...") for line in live)
+    bar.update(10, values)  # the epoch's final line is printed whole
+    final = stream.getvalue().split("\r")[-1]
+    assert final.endswith("output_3_sparse_categorical_accuracy: 0.5000\n")
+    assert len(final) > 100
+
+
+def test_the_terminal_width_is_the_streams_then_80(monkeypatch):
+    from torchfit.progress import terminal_width
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert terminal_width(Terminal()) == 80  # a stream without a file descriptor
+    monkeypatch.setenv("COLUMNS", "123")
+    assert terminal_width(Terminal()) == 123

@@ -20,7 +20,12 @@ from torchfit.trainer.additions import Additions
 from torchfit.trainer.arguments import NotCompiledError, resolve_device  # noqa: F401 (re-exported)
 from torchfit.trainer.compile_utils import CompiledLoss, CompiledMetrics
 from torchfit.trainer.epoch_iterator import EpochIterator
-from torchfit.trainer.inputs import check_input_names, forward_keywords
+from torchfit.trainer.inputs import (
+    check_first_batch,
+    check_input_names,
+    floating_dtype,
+    forward_keywords,
+)
 from torchfit.trainer.jit import check_jit_compile, compiled_forward
 from torchfit.trainer.step import StepPolicy
 from torchfit.utils.summary import summary as summary_table
@@ -121,7 +126,22 @@ class Model(nn.Module):
             loss: without ``on``, a zero-argument callable (e.g. a weight penalty
                 ``lambda: 1e-4 * net.fc.weight.pow(2).sum()``); with ``on``, a callable of that
                 submodule's output (an activity penalty ``lambda out: 0.1 * out.sum()``).
-            on: the name of a submodule (as in ``named_modules()`` of the wrapped module).
+            on: the name of a submodule (as in ``named_modules()`` of the wrapped module), or
+                ``""`` for the whole model's output (a forward hook on ``weights_module()``).
+
+        Raises:
+            TypeError: for a callable that needs arguments without ``on`` (or cannot take the
+                output with ``on``), at this call.
+
+        Example:
+            >>> net = nn.Sequential(nn.Linear(3, 2), nn.Tanh())
+            >>> model = torchfit.Model(net, device="cpu")
+            >>> model.add_loss(lambda: 1e-4 * net[0].weight.pow(2).sum())  # a weight penalty
+            >>> model.add_loss(lambda out: 0.1 * out.abs().mean(), on="0")  # a submodule's output
+            >>> model.add_loss(lambda out: 0.1 * out.pow(2).mean(), on="")  # the model's output
+            >>> _ = model(torch.ones(4, 3))
+            >>> len(model.losses)
+            3
         """
         self._additions.add_loss(loss, on, self.weights_module())
         self._adds_nothing = False
@@ -134,7 +154,7 @@ class Model(nn.Module):
                 (e.g. ``lambda out: out.std()``), returning a scalar tensor.
             name: the log key.
             aggregation: ``"mean"`` or ``"sum"`` over the batches of an epoch.
-            on: the name of a submodule.
+            on: the name of a submodule, or ``""`` for the whole model's output.
         """
         self._additions.add_metric(metric, name, aggregation, on, self.weights_module())
         self._adds_nothing = False
@@ -154,15 +174,19 @@ class Model(nn.Module):
     # ------------------------------------------------------------------ compile
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
                 weighted_metrics=None, run_eagerly=False, jit_compile=False, precision="32",
-                gradient_accumulation_steps=1, **kwargs):
+                gradient_accumulation_steps=1, clipnorm=None, clipvalue=None,
+                global_clipnorm=None, **kwargs):
         """Configures the model for training.
 
         Args:
             optimizer: a name (``"rmsprop"``), a ``torchfit.optimizers`` instance, a
                 ``torch.optim.Optimizer`` instance (used as is) or class.
-            loss: a name, a ``torchfit.losses`` object, a ``torch.nn`` loss module (called
-                ``loss(y_pred, y_true)``), a callable ``fn(y_true, y_pred)``, or a list/dict of
-                those by output (``None``: that output has no loss).
+            loss: a name, a ``torchfit.losses`` object (Keras order ``loss(y_true, y_pred)``),
+                any ``nn.Module`` that is not a ``torchfit.losses.Loss`` -- ``torch.nn`` losses
+                and your own ``forward(input, target)`` -- (torch order ``loss(y_pred,
+                y_true)``), any other callable ``fn(y_true, y_pred)`` (Keras order), or a
+                list/dict of those by output (``None``: that output has no loss, e.g. when
+                ``compute_loss`` is overridden).
             metrics: metric names or objects (``torchfit.metrics``, torchmetrics), or a list of
                 lists / dict by output. ``"accuracy"`` is resolved from the loss and shapes.
             loss_weights: weights of the per-output losses in the total, as a list or dict.
@@ -175,20 +199,43 @@ class Model(nn.Module):
                 metrics in float32; a GradScaler for float16).
             gradient_accumulation_steps: apply the optimizer every N batches, on the average of
                 their gradients: N batches of size B give the update of one batch of N·B.
+            clipnorm: clip each gradient's L2 norm to this, separately (Keras's ``clipnorm``).
+            clipvalue: clamp each gradient element to ``[-clipvalue, clipvalue]`` (torch's
+                ``clip_grad_value_``).
+            global_clipnorm: clip the joint norm of all gradients, exactly as
+                ``torch.nn.utils.clip_grad_norm_(params, global_clipnorm)``. The three work with
+                any optimizer (torch instances included), between backward and the step, after
+                the float16 GradScaler has unscaled the gradients. Not together with a torchfit
+                optimizer that clips itself (``SGD(clipnorm=1.0)``): set clipping in one place.
+
+        Example:
+            >>> net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
+            >>> model = torchfit.Model(net, device="cpu")
+            >>> model.compile(optimizer=torch.optim.SGD(net.parameters(), lr=20.0),
+            ...               loss=nn.CrossEntropyLoss(),   # torch order: loss(y_pred, y_true)
+            ...               global_clipnorm=0.25)         # = clip_grad_norm_(params, 0.25)
+            >>> x, y = np.random.rand(16, 4).astype("float32"), np.arange(16) % 3
+            >>> len(model.fit(x, y, batch_size=8, verbose=0).history["loss"])
+            1
         """
         check_kwargs("compile", kwargs, list(inspect.signature(Model.compile).parameters)[1:-1])
         step = StepPolicy(precision, self.device, gradient_accumulation_steps)
+        step.set_clipping(clipvalue, clipnorm, global_clipnorm, optimizer)
         check_jit_compile(jit_compile)
         self.to(self.device)
         self._additions.refresh()  # the module may have new Layers since the last call
         self._additions.trackers.clear()
         self._adds_nothing = False
         self._metric_logs = None  # rebuilt once the metrics are built on the first batch
-        self.compiled_loss = CompiledLoss(loss, loss_weights, self.output_names)
+        # An overridden compute_loss: the logged `loss` is what it returns (train/test_step).
+        default_compute_loss = type(self).compute_loss is Model.compute_loss
+        self.compiled_loss = CompiledLoss(loss, loss_weights, self.output_names,
+                                          tracks_total=default_compute_loss)
         self.compiled_metrics = CompiledMetrics(
             metrics, weighted_metrics, self.output_names, owner=self
         )
         self.optimizer = optimizers.build(optimizer, list(self.parameters()))
+        step.bind(self.optimizer, self.parameters())  # frozen model? closure optimizer?
         self.optimizer.zero_grad(set_to_none=True)
         self._step = step
         self.run_eagerly = run_eagerly
@@ -221,7 +268,11 @@ class Model(nn.Module):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
         """The total loss of a batch: the compiled losses plus ``self.losses``.
 
-        Override to change the objective.
+        Override to change the objective; ``compile(loss=None)`` then suits an override that
+        needs no compiled loss (a VAE's reconstruction + KL from ``y_pred = (recon, mu,
+        logvar)``). With an override, the logged ``loss`` is what it returns (the
+        batch-size-weighted epoch mean, as for compiled losses); a custom ``train_step`` that
+        calls it logs it with ``self.compiled_loss.track(loss, y_pred)``.
 
         Example:
             >>> class Penalised(torchfit.Model):  # a penalty on the size of the outputs
@@ -289,8 +340,13 @@ class Model(nn.Module):
         x, y, sample_weight = data_module.unpack_x_y_sample_weight(data)
         y_pred = self._step.forward(self, x)
         loss = self.compute_loss(x, y, y_pred, sample_weight)
+        if not self.compiled_loss.tracks_total:  # compute_loss is overridden: log its result
+            self.compiled_loss.track(loss, y_pred)
         self._build_metrics(y, y_pred)  # first batch only: config errors before any update
-        self.backward_and_step(loss)
+        if self._step.takes_closure:  # LBFGS & co.: the step re-runs forward and loss
+            self._step.closure_step(self, loss, x, y, sample_weight)
+        else:
+            self.backward_and_step(loss)
         return self.compute_metrics(x, y, y_pred, sample_weight)
 
     def backward_and_step(self, loss):
@@ -306,7 +362,9 @@ class Model(nn.Module):
         """One evaluation step (run under ``torch.no_grad``); returns the logs."""
         x, y, sample_weight = data_module.unpack_x_y_sample_weight(data)
         y_pred = self._step.forward(self, x)
-        self.compute_loss(x, y, y_pred, sample_weight)
+        loss = self.compute_loss(x, y, y_pred, sample_weight)
+        if not self.compiled_loss.tracks_total:  # compute_loss is overridden: log its result
+            self.compiled_loss.track(loss, y_pred)
         return self.compute_metrics(x, y, y_pred, sample_weight)
 
     def predict_step(self, data):
@@ -323,9 +381,22 @@ class Model(nn.Module):
         check_input_names(x, self._forward_names, type(target).__name__)
 
     def _adapter(self, x, y, sample_weight, batch_size, shuffle=False, class_weight=None):
+        target = self.module if self.module is not None else self
+        # A model that reads batches itself may give the items another meaning.
+        own_steps = any(getattr(type(self), name) is not getattr(Model, name) for name in (
+            "train_step", "test_step", "predict_step", "call_with_inputs"))
+
+        def check_batch(batch, adapter):  # the first streamed batch, once
+            seen = self._example_inputs if isinstance(
+                adapter, (data_module.DatasetAdapter, data_module.IterableDatasetAdapter)) else None
+            check_first_batch(batch, adapter.source, None if own_steps else target.forward,
+                              type(target).__name__, seen, adapter.batch_size,
+                              adapter.batch_size is not None)
+
         return data_module.get_adapter(
             x, y, sample_weight, batch_size=batch_size, shuffle=shuffle,
-            class_weight=class_weight, device=self.device,
+            class_weight=class_weight, device=self.device, dtype=floating_dtype(self),
+            check_batch=check_batch,
         )
 
     def _callbacks(self, callbacks, verbose, epochs, steps, add_history=False):
@@ -411,6 +482,7 @@ class Model(nn.Module):
     # ------------------------------------------------------------------ single batches
     def _single_batch(self, x, y, sample_weight, class_weight=None):
         if not data_module.is_array_like(x):
+            data_module.check_array_leaves(x, "x")
             raise TypeError(
                 "`*_on_batch` methods take one batch of arrays or tensors. "
                 f"Received x of type {type(x).__name__}."
@@ -443,7 +515,7 @@ class Model(nn.Module):
         self.eval()
         with torch.no_grad():
             outputs = self.predict_step(data)
-        return loops._concatenate([outputs])
+        return loops._concatenate([outputs], floating_dtype(self))
 
     def summary(self, example_inputs=None, print_fn=print, line_length=None):
         """Prints (and returns) a Keras-style table of submodules, output shapes and parameters.

@@ -6,12 +6,16 @@ seconds, and once at the end). Each drawn line reads every value of the mapping 
 are not stacked into one copy as ``torchfit.logs.to_floats`` does), and none for the lines that
 are not drawn. ``ProgbarLogger`` hands its bar the epoch's final logs as Python floats, so the
 last line of an epoch costs no sync.
+
+On a terminal a live line is cut to the terminal's width (ending in ``...``), so that redrawing
+it with ``\r`` never wraps onto a new line; the epoch's final line is printed whole.
 """
 
+import os
 import sys
 import time
 
-__all__ = ["Progbar", "format_value", "format_time_per_unit"]
+__all__ = ["Progbar", "format_value", "format_time_per_unit", "terminal_width"]
 
 
 def format_value(value):
@@ -40,6 +44,24 @@ def is_interactive(stream=None):
     """True on a terminal or in a notebook (where a live, redrawn bar makes sense)."""
     stream = stream or sys.stdout
     return (hasattr(stream, "isatty") and stream.isatty()) or "ipykernel" in sys.modules
+
+
+def terminal_width(stream):
+    """The columns of the terminal behind ``stream``: ``$COLUMNS`` when set (as
+    ``shutil.get_terminal_size`` reads it), else the stream's own terminal, else 80.
+
+    Example:
+        >>> import io
+        >>> terminal_width(io.StringIO()) > 0  # 80, unless $COLUMNS says otherwise
+        True
+    """
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):  # no file descriptor, or not a terminal
+        return 80
 
 
 class Progbar:
@@ -71,6 +93,8 @@ class Progbar:
         self.unit_name = unit_name
         self.stream = stream or sys.stdout
         self.dynamic = is_interactive(self.stream)
+        # A terminal wraps a line wider than itself (a notebook redraws any line in place).
+        self._cut = self.dynamic and hasattr(self.stream, "isatty") and self.stream.isatty()
         # Without a terminal, a redrawn bar would print a new line each time: draw rarely.
         self.interval = interval if self.dynamic else 10.0
         self._start = time.monotonic()
@@ -102,6 +126,10 @@ class Progbar:
                     f"{format_time_per_unit(per_unit, self.unit_name)}")
         for key, value in (values or {}).items():
             line += f" - {key}: {format_value(value)}"
+        if self._cut and not finalize:
+            columns = terminal_width(self.stream)  # read per drawn line: terminals get resized
+            if len(line) > columns:
+                line = line[:max(columns - 3, 0)] + "..."
         self._write(line, finalize)
 
     def _bar(self, current):

@@ -4,6 +4,9 @@ import io
 import re
 import time
 
+import numpy as np
+import torch
+
 import torchfit
 from helpers import compiled_model
 from torchfit.callbacks import ProgbarLogger
@@ -99,3 +102,27 @@ def test_live_bar_reads_values_at_most_ten_times_a_second(blobs, monkeypatch):
     lines = len(drawn) // 2
     assert lines <= 2 + elapsed / 0.1
     assert lines < 64
+
+
+def test_live_lines_of_a_two_output_model_fit_a_100_column_terminal(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    class TwoHeads(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.score, self.label = torch.nn.Linear(4, 1), torch.nn.Linear(4, 3)
+
+        def forward(self, x):
+            return self.score(x), self.label(x)
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 4)).astype("float32")
+    y = (rng.normal(size=(32, 1)).astype("float32"), rng.integers(0, 3, size=32))
+    model = torchfit.Model(TwoHeads(), device="cpu", output_names=["score_output", "class_output"])
+    model.compile(optimizer="sgd", loss=["mse", "sparse_categorical_crossentropy"],
+                  metrics=[["mae"], ["accuracy"]])
+    stream = Terminal()
+    model.fit(x, y, batch_size=8, epochs=1, verbose=1, callbacks=[ProgbarLogger(stream=stream)])
+    lines = stream.getvalue().split("\r")
+    assert len(lines) >= 3  # the header, a live line and the final one
+    assert all(len(line) <= 100 for line in lines[1:-1])
+    assert len(lines[-1].rstrip("\n")) > 100 and "class_output_accuracy" in lines[-1]

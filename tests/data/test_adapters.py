@@ -37,6 +37,13 @@ class Stream(IterableDataset):
         return iter(zip(XT, YT))
 
 
+class BatchStream(IterableDataset):
+    """Yields ready `(x, y)` batches of 16, as a sharded or streaming pipeline does."""
+
+    def __iter__(self):
+        return iter(zip(XT.split(16), YT.split(16)))
+
+
 def generator(batch_size=16, passes=1):
     for _ in range(passes):
         for start in range(0, len(X), batch_size):
@@ -57,7 +64,8 @@ KINDS = {
                            y=pandas.Series(Y)),
     "pandas int columns": lambda: dict(x=pandas.DataFrame(X), y=pandas.Series(Y)),
     "Dataset": lambda: dict(x=ItemDataset()),
-    "IterableDataset": lambda: dict(x=Stream()),
+    "IterableDataset": lambda: dict(x=Stream(), batch_size=16),
+    "IterableDataset of batches": lambda: dict(x=BatchStream()),
     "DataLoader": lambda: dict(x=DataLoader(TensorDataset(XT, YT), batch_size=16)),
     "generator": lambda: dict(x=generator()),
 }
@@ -71,10 +79,11 @@ def test_fit_evaluate_predict_for_every_input_kind(kind):
     assert model.evaluate(**KINDS[kind](), verbose=0)[0] == pytest.approx(expected_loss, rel=1e-5)
     history = model.fit(**KINDS[kind](), epochs=1, verbose=0)
     assert history.history["loss"][0] > 0
-    predict_input = KINDS[kind]()["x"]
+    predict_kwargs = KINDS[kind]()
+    predict_kwargs.pop("y", None)
     if kind == "generator":
-        predict_input = x_only_generator()
-    predictions = model.predict(predict_input, verbose=0)
+        predict_kwargs["x"] = x_only_generator()
+    predictions = model.predict(**predict_kwargs, verbose=0)
     assert isinstance(predictions, np.ndarray) and predictions.shape == (64, 3)
     with torch.no_grad():
         np.testing.assert_allclose(predictions, model.module(XT).numpy(), rtol=1e-5, atol=1e-6)
@@ -165,8 +174,9 @@ def test_weights_for_every_input_kind():
     trained.fit(X, Y, sample_weight=weights, batch_size=16, shuffle=False, epochs=1, verbose=0)
     for kind in ("numpy", "Dataset", "DataLoader", "generator", "IterableDataset"):
         model = compiled_model()
-        model.fit(**KINDS[kind](), class_weight=class_weight, batch_size=None if kind in (
-            "DataLoader", "generator") else 16, shuffle=False, epochs=1, verbose=0)
+        model.fit(**{"batch_size": None if kind in ("DataLoader", "generator") else 16,
+                     **KINDS[kind]()}, class_weight=class_weight, shuffle=False, epochs=1,
+                  verbose=0)
         for ours, theirs in zip(model.parameters(), trained.parameters()):
             torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-6, msg=kind)
 
@@ -268,3 +278,209 @@ def test_nested_inputs_are_batched_leaf_by_leaf():
     adapter = data.ArrayAdapter(x, np.arange(6), batch_size=4)
     xb, yb = next(iter(adapter.batches()))
     assert xb["a"].shape == (4, 2) and xb["b"][0].shape == (4, 3) and yb.shape == (4,)
+
+
+# ---------------------------------------------------------------- dtypes (issue 10, item 3)
+def float64_data():
+    rng = np.random.default_rng(1)
+    return rng.normal(size=(32, 8)), rng.normal(size=(32, 1))
+
+
+def hand_written_float64_fit(x, y, epochs=2, batch_size=8):
+    torch.manual_seed(0)
+    net = torch.nn.Linear(8, 1).double()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    x, y = torch.from_numpy(x), torch.from_numpy(y)
+    for _ in range(epochs):
+        for start in range(0, len(x), batch_size):
+            loss = torch.nn.functional.mse_loss(net(x[start:start + batch_size]),
+                                                y[start:start + batch_size])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return net
+
+
+@pytest.mark.parametrize("kind", ["numpy", "DataLoader"])
+def test_a_float64_module_trains_in_float64_as_the_hand_written_loop(kind):
+    x, y = float64_data()
+    torch.manual_seed(0)
+    model = torchfit.Model(torch.nn.Linear(8, 1).double(), device="cpu")
+    model.compile(optimizer=torch.optim.SGD(model.parameters(), lr=0.1), loss="mse")
+    inputs = (dict(x=x, y=y, batch_size=8) if kind == "numpy" else
+              dict(x=DataLoader(TensorDataset(torch.from_numpy(x), torch.from_numpy(y)),
+                                batch_size=8)))
+    model.fit(**inputs, epochs=2, shuffle=False, verbose=0)
+    reference = hand_written_float64_fit(x, y)
+    for ours, theirs in zip(model.module.parameters(), reference.parameters()):
+        assert ours.dtype == torch.float64
+        assert (ours - theirs).abs().max() < 1e-12
+    predictions = model.predict(x, verbose=0)
+    assert predictions.dtype == np.float64
+    with torch.no_grad():
+        np.testing.assert_array_equal(predictions, reference(torch.from_numpy(x)).numpy())
+
+
+class RecordsDtype(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 3)
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append(x.dtype)
+        return self.fc(x.float())
+
+
+@pytest.mark.parametrize("source", [np.float64, np.float16, np.uint8, torch.bfloat16])
+@pytest.mark.parametrize("kind", ["arrays", "DataLoader"])
+def test_floating_and_uint8_inputs_become_the_float32_module_dtype(source, kind):
+    x = XT.to(source) if isinstance(source, torch.dtype) else torch.from_numpy(X.astype(source))
+    net = RecordsDtype()
+    model = torchfit.Model(net, device="cpu")
+    model.compile(optimizer="sgd", loss=torchfit.losses.SparseCategoricalCrossentropy(
+        from_logits=True))
+    inputs = (dict(x=x, y=Y.astype(np.uint8)) if kind == "arrays" else
+              dict(x=DataLoader(TensorDataset(x, torch.from_numpy(Y).to(torch.uint8)),
+                                batch_size=16)))
+    model.fit(**inputs, epochs=1, verbose=0)  # uint8 labels stay integers: the loss indexes
+    assert set(net.seen) == {torch.float32}
+
+
+def test_integer_inputs_stay_integers():
+    embed = torch.nn.Sequential(torch.nn.Embedding(10, 3), torch.nn.Flatten())
+    model = torchfit.Model(embed, device="cpu")
+    tokens = np.arange(8).reshape(4, 2)
+    assert model.predict(tokens, verbose=0).shape == (4, 6)
+    assert model.predict(DataLoader(TensorDataset(torch.from_numpy(tokens)), batch_size=2),
+                         verbose=0).dtype == np.float32
+
+
+@pytest.mark.parametrize("module_dtype, expected", [(torch.float64, np.float64),
+                                                    (torch.float16, np.float16),
+                                                    (torch.bfloat16, np.float32)])
+def test_predictions_come_back_in_the_module_dtype(module_dtype, expected):
+    net = torch.nn.Linear(4, 3).to(module_dtype)
+    model = torchfit.Model(net, device="cpu")
+    predictions = model.predict(X, batch_size=16, verbose=0)  # float32 data, cast to the module's
+    assert predictions.dtype == expected  # bfloat16 has no NumPy dtype: float32
+    with torch.no_grad():
+        reference = net(XT.to(module_dtype))
+    reference = reference.float() if module_dtype == torch.bfloat16 else reference
+    np.testing.assert_array_equal(predictions, reference.numpy())
+
+
+# ------------------------------------------------- (x, y, sample_weight) batches (item 6)
+class Pairs(Dataset):
+    """Siamese items `(img1, img2, target)`, or `((img1, img2), target)` when `nested`."""
+
+    def __init__(self, nested=False):
+        self.nested = nested
+
+    def __len__(self):
+        return 32
+
+    def __getitem__(self, i):
+        img1, img2, target = XT[i], XT[i + 32], torch.tensor([float(Y[i] == Y[i + 32])])
+        return ((img1, img2), target) if self.nested else (img1, img2, target)
+
+
+class Siamese(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 2)
+
+    def forward(self, input1, input2):
+        return (self.fc(input1) - self.fc(input2)).pow(2).sum(1, keepdim=True)
+
+
+def test_a_three_item_batch_for_a_two_input_forward_names_the_convention():
+    model = torchfit.Model(Siamese(), device="cpu")
+    model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(ValueError, match=r"The Dataset yielded batches of 3 items, read as "
+                                         r"`\(x, y, sample_weight\)`.*Siamese.forward would "
+                                         r"receive 1 input\(s\).*takes 2.*"
+                                         r"`\(\(img1, img2\), target\)`"):
+        model.fit(Pairs(), batch_size=8, epochs=1, verbose=0)
+    history = model.fit(Pairs(nested=True), batch_size=8, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+@pytest.mark.parametrize("third, described", [
+    (lambda i: i, r"a tensor of dtype int64 and shape \(16,\)"),
+    (lambda i: np.ones(2, "float32"), r"a tensor of dtype float32 and shape \(16, 2\)"),
+])
+def test_a_third_item_that_is_not_a_float_sample_weight_is_refused(third, described):
+    class Items(Dataset):
+        def __len__(self):
+            return len(X)
+
+        def __getitem__(self, i):
+            return X[i], Y[i], third(i)
+
+    model = compiled_model()
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(ValueError, match=r"read as `\(x, y, sample_weight\)`.*third item is "
+                                         + described + r", not float per-sample weights of "
+                                         r"the batch's length \(16\)"):
+        model.fit(Items(), batch_size=16, epochs=1, verbose=0)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # no step ran
+
+
+# ------------------------------------------ IterableDatasets of samples or of batches (item 7)
+def test_an_iterable_dataset_of_ready_batches_with_batch_size_none_trains_as_a_dataloader():
+    reference = compiled_model()
+    reference.fit(DataLoader(TensorDataset(XT, YT), batch_size=16), epochs=2, verbose=0)
+    model = compiled_model()
+    history = model.fit(BatchStream(), batch_size=None, epochs=2, verbose=0)
+    assert history.history["loss"] == reference.history.history["loss"]
+    for ours, theirs in zip(model.parameters(), reference.parameters()):
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
+
+
+def test_a_batch_rank_unlike_what_forward_received_says_items_are_samples():
+    model = compiled_model()
+    model.predict(X, verbose=0)  # forward has received (N, 4) inputs
+    with pytest.raises(ValueError, match=r"The IterableDataset's items are samples, batched by "
+                                         r"batch_size=4: its first batch has inputs of shape "
+                                         r"\(4, 16, 4\), but `forward` received inputs of shape "
+                                         r"\('N', 4\) before. If its items are already batches, "
+                                         r"pass `batch_size=None`"):
+        model.fit(BatchStream(), batch_size=4, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"items are used as batches as they come: its first "
+                                         r"batch has inputs of shape \(4,\).*pass a `batch_size`"):
+        model.predict(iter_of(XT), verbose=0)
+    with pytest.raises(ValueError, match=r"With batch_size=None the IterableDataset's items are "
+                                         r"used as batches.*pass a `batch_size`"):
+        compiled_model().fit(Stream(), epochs=1, verbose=0)  # (x, scalar y) samples
+
+
+def iter_of(tensor):
+    class Items(IterableDataset):
+        def __iter__(self):
+            return iter(tensor)
+    return Items()
+
+
+def test_a_model_with_its_own_train_step_reads_the_third_item_as_it_likes():
+    seen = []
+
+    class WithIndex(torchfit.Model):
+        def train_step(self, data):
+            x, y, index = data
+            seen.append(index.dtype)
+            return super().train_step((x, y))
+
+    class Items(Dataset):
+        def __len__(self):
+            return len(X)
+
+        def __getitem__(self, i):
+            return X[i], Y[i], i
+
+    torch.manual_seed(0)
+    model = WithIndex(torch.nn.Linear(4, 3), device="cpu")
+    model.compile(optimizer="sgd", loss=torchfit.losses.SparseCategoricalCrossentropy(
+        from_logits=True))
+    model.fit(Items(), batch_size=16, epochs=1, verbose=0)
+    assert seen == [torch.int64] * 4

@@ -1,8 +1,11 @@
 """Tests for torchfit/losses/__init__.py: the registry and get()."""
 
+import numpy as np
 import pytest
+import torch
 from torch import nn
 
+import torchfit
 from torchfit import losses
 
 
@@ -74,3 +77,45 @@ def test_get_unknown_name_suggests_the_closest():
 def test_get_rejects_other_objects():
     with pytest.raises(TypeError, match=r"Received: loss=3 \(of type int\)\. Expected a loss name"):
         losses.get(3)
+
+
+class _PinballModule(nn.Module):
+    """The quantile loss written the torch way: forward(input, target), no `reduction`."""
+
+    def __init__(self, q):
+        super().__init__()
+        self.q = q
+
+    def forward(self, input, target):
+        error = target - input
+        return torch.maximum(self.q * error, (self.q - 1) * error).mean()
+
+
+def _pinball_fn(y_true, y_pred, q=0.9):
+    error = y_true - y_pred
+    return torch.maximum(q * error, (q - 1) * error).mean(dim=-1)
+
+
+def _learned_constant(loss):
+    """Fits a constant prediction to targets of known quantiles; returns it and the data."""
+    torch.manual_seed(0)
+    y = np.random.default_rng(0).uniform(0.0, 10.0, (64, 1)).astype("float32")
+    x = np.ones((64, 1), "float32")
+    model = torchfit.Model(nn.Linear(1, 1), device="cpu")
+    model.compile(optimizer=torchfit.optimizers.SGD(learning_rate=0.05), loss=loss)
+    model.fit(x, y, batch_size=64, epochs=400, verbose=0, shuffle=False)
+    return float(model.predict(x[:1], verbose=0)[0, 0]), y
+
+
+@pytest.mark.parametrize("loss", [_PinballModule(0.9), _pinball_fn], ids=["module", "function"])
+def test_get_calls_modules_in_torch_order_and_functions_in_keras_order(loss):
+    learned, y = _learned_constant(loss)
+    assert abs(learned - np.quantile(y, 0.9)) < 0.2, (learned, np.quantile(y, 0.9))
+
+
+def test_get_wraps_any_module_in_torch_order():
+    module = _PinballModule(0.9)
+    wrapped = losses.get(module)
+    assert isinstance(wrapped, losses.TorchLossWrapper) and wrapped.module is module
+    y_true, y_pred = torch.tensor([[1.0], [2.0]]), torch.tensor([[0.0], [4.0]])
+    assert torch.equal(wrapped(y_true, y_pred), module(y_pred, y_true))

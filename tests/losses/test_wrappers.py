@@ -62,8 +62,8 @@ def test_torch_wrapper_copy_shares_buffers():
 
 
 def test_torch_wrapper_rejects_non_loss_modules():
-    with pytest.raises(TypeError, match=r"expects a torch.nn loss module.*Received: Linear"):
-        losses.TorchLossWrapper(nn.Linear(2, 2))
+    with pytest.raises(TypeError, match=r"expects a torch.nn.Module.*Received: 3"):
+        losses.TorchLossWrapper(3)
 
 
 def test_loss_function_wrapper():
@@ -88,3 +88,34 @@ def test_loss_function_wrapper():
                  2 * ref_mse(y, p).mean())
     with pytest.raises(TypeError, match="expects a callable"):
         losses.LossFunctionWrapper("mse")
+
+
+class _AbsModule(nn.Module):
+    """A custom torch-order loss module without a `reduction` attribute."""
+
+    def forward(self, input, target):
+        return (input - 2 * target).abs().mean()
+
+
+class _PerSampleAbsModule(nn.Module):
+    def forward(self, input, target):
+        return (input - 2 * target).abs().mean(dim=-1)
+
+
+def test_torch_wrapper_custom_module_keeps_torch_order_and_refuses_sample_weight():
+    y, p = regression()
+    y, p = torch.tensor(y), torch.tensor(p)
+    loss = losses.TorchLossWrapper(_AbsModule())
+    assert_close(loss(y, p), (p - 2 * y).abs().mean().item())
+    with pytest.raises(ValueError, match=r"_AbsModule returns a scalar and has no `reduction`"):
+        loss(y, p, sample_weight=torch.ones(N))
+
+
+def test_torch_wrapper_custom_module_returning_per_sample_losses_takes_sample_weight():
+    y, p = regression()
+    y, p = torch.tensor(y), torch.tensor(p)
+    loss = losses.TorchLossWrapper(_PerSampleAbsModule())
+    per_sample = (p - 2 * y).abs().mean(-1)
+    assert_close(loss(y, p), per_sample.mean().item())
+    w = torch.linspace(0, 2, N, dtype=torch.float64)
+    assert_close(loss(y, p, sample_weight=w), (w * per_sample).sum().item() / N)

@@ -71,3 +71,23 @@ def test_build_errors():
     message = r"NeedsLR cannot be created from the parameters alone: it requires 'lr'\. Pass an"
     with pytest.raises(TypeError, match=message):
         optimizers.build(NeedsLR, params)
+
+
+@pytest.mark.parametrize("identifier", ["adam", optimizers.SGD, torch.optim.AdamW])
+def test_build_holds_only_the_trainable_parameters(identifier):
+    net = make_model()
+    params = list(net.parameters())
+    params[0].requires_grad_(False)
+    optimizer = optimizers.build(identifier, params)
+    held = [p for group in optimizer.param_groups for p in group["params"]]
+    assert [id(p) for p in held] == [id(p) for p in params[1:]]
+    grouped = optimizers.build("sgd", [{"params": params[:2], "lr": 0.5}, {"params": params[2:]}])
+    assert [len(g["params"]) for g in grouped.param_groups] == [1, len(params) - 2]
+    assert grouped.param_groups[0]["lr"] == 0.5
+
+
+def test_build_without_trainable_parameters_gives_an_empty_optimizer():
+    net = make_model().requires_grad_(False)
+    optimizer = optimizers.build("rmsprop", net.parameters())
+    assert [group["params"] for group in optimizer.param_groups] == [[]]
+    optimizer.step()  # nothing to do, no error

@@ -88,3 +88,45 @@ def test_refresh_finds_layers_added_later():
     assert additions.empty(net)  # the submodules were looked at once
     additions.refresh()
     assert not additions.empty(net)
+
+
+def test_a_callable_needing_arguments_without_on_is_refused_at_add_time():
+    additions = Additions()
+    net = nn.Linear(2, 2)
+    with pytest.raises(TypeError, match=r"add_loss\(loss\) without `on=` calls loss\(\) with no "
+                                        r"arguments.*requires 1.*Received: <lambda>\(out\).*"
+                                        r"add_loss\(lambda: .*add_loss\(lambda out: .*"
+                                        r"on=\"encoder\".*on=\"\""):
+        additions.add_loss(lambda out: out.sum(), root=net)
+    with pytest.raises(TypeError, match=r"add_metric\(metric\) without `on=`.*requires 2"):
+        additions.add_metric(lambda a, b: a, name="m", root=net)
+    with pytest.raises(TypeError, match=r"add_loss\(loss, on='0'\) calls loss\(output\).*"
+                                        r"takes no arguments"):
+        additions.add_loss(lambda: 0.0, on="0", root=nn.Sequential(net))
+    assert additions.empty(net)  # nothing was registered
+    additions.add_loss(lambda *args, scale=1.0: torch.tensor(scale))  # no required argument: ok
+    additions.add_loss(sum, on="", root=net)  # one positional argument: the output
+
+
+def test_on_empty_string_hooks_the_whole_model_output():
+    net = nn.Sequential(nn.Linear(3, 2), nn.Tanh())
+    additions = Additions()
+    additions.add_loss(lambda out: 0.5 * out.pow(2).sum(), on="", root=net)
+    additions.add_metric(lambda out: out.max(), name="out_max", on="", root=net)
+    out = call(additions, net, torch.ones(4, 3))
+    (loss,) = additions.losses(net)
+    torch.testing.assert_close(loss, 0.5 * out.pow(2).sum())
+    [(name, value, _)] = additions.metric_values(net)
+    assert name == "out_max"
+    torch.testing.assert_close(value, out.max().detach())
+
+
+def test_model_add_loss_on_the_whole_model_output():
+    torch.manual_seed(0)
+    net = nn.Linear(3, 2)
+    model = torchfit.Model(net, device="cpu")
+    model.add_loss(lambda out: 0.1 * out.abs().mean(), on="")
+    x = torch.randn(5, 3)
+    out = model(x)
+    torch.testing.assert_close(model.losses[0], 0.1 * net(x).abs().mean())
+    assert out.shape == (5, 2)

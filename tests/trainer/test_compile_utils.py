@@ -1,8 +1,10 @@
 """Tests for torchfit/trainer/compile_utils.py: CompiledLoss, CompiledMetrics, resolve_accuracy."""
 
+import numpy as np
 import pytest
 import torch
 
+import torchfit
 import torchfit.metrics as metrics
 from torchfit import losses
 from torchfit.trainer.compile_utils import (
@@ -129,3 +131,87 @@ def test_compiled_weighted_metrics_use_sample_weights_and_get_unique_names():
     compiled.update_state(y_true, y_pred, sample_weight=torch.tensor([1.0, 0.0, 0.0, 1.0]))
     results = {m.name: m.result().item() for m in compiled.metrics}
     assert results == pytest.approx({"mae": 3.0, "weighted_mae": (1.0 + 6.0) / 2})
+
+
+# -- compute_loss overridden, no compiled loss (the VAE idiom) ----------------------------------
+
+
+class _TinyVAE(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = torch.nn.Linear(6, 4)
+        self.decoder = torch.nn.Linear(2, 6)
+
+    def forward(self, x):
+        h = self.encoder(x)
+        mu, logvar = h[:, :2], h[:, 2:]
+        return torch.sigmoid(self.decoder(mu + 0.5 * logvar.exp())), mu, logvar
+
+
+def _vae_loss(x, recon, mu, logvar):
+    bce = torch.nn.functional.binary_cross_entropy(recon, x, reduction="sum") / x.shape[0]
+    kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()) / x.shape[0]
+    return bce + kld
+
+
+def test_an_overridden_compute_loss_trains_without_a_compiled_loss_and_is_logged():
+    class VAE(torchfit.Model):
+        def compute_loss(self, x, y, y_pred, sample_weight):
+            return _vae_loss(x, *y_pred)
+
+    x = np.random.default_rng(0).uniform(size=(20, 6)).astype("float32")
+    torch.manual_seed(0)
+    model = VAE(_TinyVAE(), device="cpu")
+    model.compile(optimizer=torch.optim.Adam(model.parameters(), lr=1e-2))
+    history = model.fit(x, batch_size=8, epochs=3, shuffle=False, verbose=0).history
+    evaluated = model.evaluate(x, batch_size=8, verbose=0)
+
+    torch.manual_seed(0)
+    net = _TinyVAE()
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
+    data = torch.from_numpy(x)
+    expected = []
+    for _ in range(3):
+        total = 0.0
+        for start in range(0, len(data), 8):
+            batch = data[start:start + 8]
+            loss = _vae_loss(batch, *net(batch))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(batch)  # the batch-size-weighted epoch mean
+        expected.append(total / len(data))
+    with torch.no_grad():
+        expected_eval = sum(_vae_loss(data[s:s + 8], *net(data[s:s + 8])).item()
+                            * len(data[s:s + 8]) for s in range(0, len(data), 8)) / len(data)
+    np.testing.assert_allclose(history["loss"], expected, rtol=1e-6)
+    np.testing.assert_allclose(evaluated, expected_eval, rtol=1e-6)
+    for ours, theirs in zip(model.module.parameters(), net.parameters()):
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-7)
+
+
+def test_the_logged_loss_is_what_an_overriding_compute_loss_returns():
+    class Penalised(torchfit.Model):
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
+            return super().compute_loss(x, y, y_pred, sample_weight) + 10.0
+
+    torch.manual_seed(0)
+    model = Penalised(torch.nn.Linear(3, 1), device="cpu")
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.ones((8, 3), "float32"), np.zeros((8, 1), "float32")
+    with torch.no_grad():
+        mse = model.module(torch.from_numpy(x)).pow(2).mean().item()
+    np.testing.assert_allclose(model.evaluate(x, y, verbose=0), mse + 10.0, rtol=1e-6)
+
+
+def test_compiled_loss_without_config_has_no_loss_functions_before_it_is_called():
+    assert CompiledLoss(None).loss_functions() == {}
+
+
+def test_compiled_metrics_without_metrics_ignore_unmatched_targets():
+    # A VAE's DataLoader yields labels for a model with three outputs and no compiled loss.
+    compiled = CompiledMetrics()
+    compiled.build(torch.zeros(4), (torch.zeros(4, 6), torch.zeros(4, 2), torch.zeros(4, 2)), {})
+    assert compiled.metrics == []
+    compiled.update_state(torch.zeros(4), (torch.zeros(4, 6),) * 3)
+

@@ -1,6 +1,7 @@
 """run_fit / run_evaluate / run_predict on their own: a scripted model, a list iterator, and a
 callback that records every hook, compared with the pseudocode at the top of loops.py."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -180,3 +181,12 @@ def test_predict_without_batches_is_a_clear_error():
     model = ScriptedModel()
     with pytest.raises(ValueError, match="`predict` received no data"):
         loops.run_predict(model, ListIterator([]), callbacks_for(model))
+
+
+def test_predictions_keep_the_model_dtype_low_precision_outputs_cast_up():
+    half = torch.ones(2, 3, dtype=torch.float16)
+    assert loops._concatenate([half, half]).dtype == np.float32  # autocast under a float32 model
+    assert loops._concatenate([half], torch.float16).dtype == np.float16
+    assert loops._concatenate([half], torch.float64).dtype == np.float64
+    assert loops._concatenate([half.bfloat16()], torch.bfloat16).dtype == np.float32  # no NumPy
+    assert loops._concatenate([torch.ones(2, dtype=torch.float64)]).dtype == np.float64

@@ -42,9 +42,9 @@ def test_guide_mlp_table_rows_and_totals():
         'Model: "Sequential"', "_" * 65,
         "Layer (type)                 Output Shape              Param #", "=" * 65]
     assert rows_of(text) == {
-        "0 (Linear)": ("(2, 64)", "50240"), "1 (ReLU)": ("(2, 64)", "0"),
-        "2 (Linear)": ("(2, 64)", "4160"), "3 (ReLU)": ("(2, 64)", "0"),
-        "4 (Linear)": ("(2, 10)", "650"),
+        "0 (Linear)": ("(None, 64)", "50240"), "1 (ReLU)": ("(None, 64)", "0"),
+        "2 (Linear)": ("(None, 64)", "4160"), "3 (ReLU)": ("(None, 64)", "0"),
+        "4 (Linear)": ("(None, 10)", "650"),
     }
     # 784*64+64 + 64*64+64 + 64*10+10, as Keras prints it for the guide's model.
     assert text.splitlines()[-4:] == ["Total params: 55,050", "Trainable params: 55,050",
@@ -56,7 +56,7 @@ def test_frozen_layers_and_batchnorm_statistics_are_non_trainable():
     net[0].requires_grad_(False)
     text = summary(net, torch.zeros(3, 4), print_fn=None)
     # BatchNorm: weight + bias trainable, running mean + var not; num_batches_tracked is a counter.
-    assert rows_of(text)["1 (BatchNorm1d)"] == ("(3, 8)", "32")
+    assert rows_of(text)["1 (BatchNorm1d)"] == ("(None, 8)", "32")
     assert count_params(net) == (40 + 32 + 18, 16 + 18, 40 + 16)
     assert text.splitlines()[-4:-1] == ["Total params: 90", "Trainable params: 34",
                                         "Non-trainable params: 56"]
@@ -85,10 +85,10 @@ def test_nested_modules_get_dotted_names_and_shared_weights_count_once():
     text = summary(Net(), torch.zeros(5, 4), print_fn=None)
     assert text.splitlines()[0] == 'Model: "Net"'
     assert rows_of(text) == {
-        "encoder (Sequential)": ("(5, 4)", "0"), "encoder.0 (Block)": ("(5, 4)", "0"),
-        "encoder.0.fc (Linear)": ("(5, 4)", "20"), "encoder.0.act (Tanh)": ("(5, 4)", "0"),
-        "encoder.1 (Block)": ("(5, 4)", "0"), "encoder.1.fc (Linear)": ("(5, 4)", "20"),
-        "encoder.1.act (Tanh)": ("(5, 4)", "0"), "head (Linear)": ("(5, 1)", "5"),
+        "encoder (Sequential)": ("(None, 4)", "0"), "encoder.0 (Block)": ("(None, 4)", "0"),
+        "encoder.0.fc (Linear)": ("(None, 4)", "20"), "encoder.0.act (Tanh)": ("(None, 4)", "0"),
+        "encoder.1 (Block)": ("(None, 4)", "0"), "encoder.1.fc (Linear)": ("(None, 4)", "20"),
+        "encoder.1.act (Tanh)": ("(None, 4)", "0"), "head (Linear)": ("(None, 1)", "5"),
     }
     assert "Total params: 45" in text
 
@@ -99,8 +99,8 @@ def test_two_inputs_by_name_and_dict_outputs():
     text = summary(model, inputs, print_fn=None)
     assert text.splitlines()[0] == 'Model: "MultiInputMultiOutput"'
     assert rows_of(text) == {
-        "conv2d (Conv2d)": ("(2, 3, 30, 30)", "84"), "conv1d (Conv1d)": ("(2, 3, 18)", "93"),
-        "score_output (Linear)": ("(2, 1)", "7"), "class_output (Linear)": ("(2, 5)", "35"),
+        "conv2d (Conv2d)": ("(None, 3, 30, 30)", "84"), "conv1d (Conv1d)": ("(None, 3, 18)", "93"),
+        "score_output (Linear)": ("(None, 1)", "7"), "class_output (Linear)": ("(None, 5)", "35"),
     }
     # positional inputs (a list) are routed like fit() routes them: same table
     assert summary(model, [inputs["img_input"], inputs["ts_input"]], print_fn=None) == text
@@ -126,9 +126,10 @@ def test_dict_and_tuple_outputs_of_submodules_and_repeated_calls():
     lines = summary(Net(), torch.zeros(4, 3), print_fn=None).splitlines()
     row = {line.split()[0]: line for line in lines if line.startswith("heads")}
     assert row["heads"].split("(Heads)")[1].split() == \
-        "[{a: (4, 1), b: (4, 2)}, [(1, 1)]] 0".split()
-    # `a` is called twice with two shapes: both shown, in call order
-    assert "(4, 1) | (1, 1)" in row["heads.a"] and "(4, 2)" in row["heads.b"]
+        "[{a: (None, 1), b: (None, 2)}, [(1, 1)]] 0".split()
+    # `a` is called twice with two shapes: both shown, in call order; the slice `x[:1]` is not
+    # a batch of the input's size, so its 1 stays
+    assert "(None, 1) | (1, 1)" in row["heads.a"] and "(None, 2)" in row["heads.b"]
 
 
 def test_without_example_inputs_shapes_are_unknown_but_counts_are_not():
@@ -140,7 +141,7 @@ def test_without_example_inputs_shapes_are_unknown_but_counts_are_not():
 def test_uses_the_sample_the_model_stored_from_training_and_keeps_it():
     model = guide_mlp()
     model._example_inputs = torch.zeros(1, 784)
-    assert rows_of(summary(model, print_fn=None))["4 (Linear)"] == ("(1, 10)", "650")
+    assert rows_of(summary(model, print_fn=None))["4 (Linear)"] == ("(None, 10)", "650")
     summary(model, torch.zeros(3, 784), print_fn=None)
     assert model._example_inputs.shape == (1, 784)  # inspecting is not training
 
@@ -186,4 +187,11 @@ def test_model_summary_method_uses_the_last_inputs_seen():
     model.predict(np.zeros((5, 784), np.float32), verbose=0)
     lines.clear()
     table = model.summary(print_fn=lines.append)
-    assert "(1, 64)" in table and "(1, 10)" in table
+    assert "(None, 64)" in table and "(None, 10)" in table and "(1," not in table
+
+
+def test_the_batch_dimension_reads_none_as_in_keras_whatever_the_batch_size():
+    for batch in (1, 7):
+        table = summary(guide_mlp(), torch.zeros(batch, 784), print_fn=None)
+        assert {shape for shape, _ in rows_of(table).values()} == {"(None, 64)", "(None, 10)"}
+        assert f"({batch}," not in table

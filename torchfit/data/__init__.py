@@ -4,15 +4,23 @@ Accepted for ``x``: NumPy arrays, torch tensors, pandas DataFrames/Series, and l
 of those (with ``y`` and ``sample_weight`` alike); or, with ``y=None``, a map-style
 ``torch.utils.data.Dataset``, an ``IterableDataset``, a ``DataLoader``, or a Python generator /
 iterator, each yielding ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``.
+
+A map-style ``Dataset``'s item is one sample; items are batched by ``batch_size`` (default 32). An
+``IterableDataset``'s items are samples batched by ``batch_size`` when one is given, and ready
+batches used as they come with ``batch_size=None`` (the default, as ``DataLoader(batch_size=None)``
+and Keras's datasets). A ``DataLoader`` and a generator yield ready batches.
 """
 
-import collections.abc
+import collections.abc as _collections_abc
 
-import numpy as np
-import torch
-from torch.utils.data import DataLoader, Dataset, IterableDataset, Subset
+import numpy as _np
+import torch as _torch
+from torch.utils.data import DataLoader as _DataLoader
+from torch.utils.data import Dataset as _Dataset
+from torch.utils.data import IterableDataset as _IterableDataset
+from torch.utils.data import Subset as _Subset
 
-from torchfit import nest
+from torchfit import nest as _nest
 from torchfit.data.adapters import (
     ArrayAdapter,
     DataLoaderAdapter,
@@ -21,16 +29,17 @@ from torchfit.data.adapters import (
     IterableDatasetAdapter,
 )
 from torchfit.data.utils import (
-    class_weight_table,
     class_weight_to_sample_weight,
     pack_x_y_sample_weight,
-    to_tensor,
     train_validation_split,
     unpack_x_y_sample_weight,
 )
+from torchfit.data.utils import class_weight_table as _class_weight_table
+from torchfit.data.utils import to_tensor as _to_tensor
 
 __all__ = [
     "get_adapter",
+    "check_array_leaves",
     "is_array_like",
     "is_data",
     "split_for_validation",
@@ -45,7 +54,7 @@ __all__ = [
     "unpack_x_y_sample_weight",
 ]
 
-ACCEPTED = (
+_ACCEPTED = (
     "NumPy arrays, torch tensors, pandas DataFrames/Series, or lists/tuples/dicts of those; "
     "a torch.utils.data Dataset, IterableDataset or DataLoader; or a Python generator/iterator "
     "of batches"
@@ -53,36 +62,36 @@ ACCEPTED = (
 
 
 def _is_array_leaf(value):
-    return isinstance(value, (np.ndarray, torch.Tensor)) or (
+    return isinstance(value, (_np.ndarray, _torch.Tensor)) or (
         type(value).__module__.split(".")[0] == "pandas" and hasattr(value, "to_numpy")
     )
 
 
 def is_array_like(value):
     """True for an array leaf or a non-empty nest whose leaves are all array leaves."""
-    leaves = nest.flatten(value)
+    leaves = _nest.flatten(value)
     return bool(leaves) and all(_is_array_leaf(leaf) for leaf in leaves)
 
 
 def _is_map_dataset(value):
-    return isinstance(value, Dataset) and not isinstance(value, IterableDataset)
+    return isinstance(value, _Dataset) and not isinstance(value, _IterableDataset)
 
 
 def _is_iterator(value):
-    return isinstance(value, collections.abc.Iterator)
+    return isinstance(value, _collections_abc.Iterator)
 
 
 def _streamed(adapter_cls, name, takes_batch_size):
     """Builds a streamed adapter after refusing the arguments that make no sense for it."""
     def build(x, y, sample_weight, batch_size=None, shuffle=False, class_weight=None,
-              device="cpu"):
+              device="cpu", dtype=_torch.float32, check_batch=None):
         for argument, value in (("y", y), ("sample_weight", sample_weight)):
             if value is not None:
                 raise ValueError(
                     f"`{argument}` is not accepted when `x` is a {name}: the {name} yields "
                     f"`(x, y, sample_weight)` batches itself. Put `{argument}` in its items."
                 )
-        kwargs = {"class_weight": class_weight}
+        kwargs = {"class_weight": class_weight, "dtype": dtype, "check_batch": check_batch}
         if takes_batch_size:
             kwargs.update(batch_size=batch_size, device=device)
             if adapter_cls is DatasetAdapter:
@@ -100,8 +109,8 @@ def _streamed(adapter_cls, name, takes_batch_size):
 # comes before Dataset, its base class.
 _ADAPTERS = (
     (is_array_like, ArrayAdapter),
-    (lambda x: isinstance(x, DataLoader), _streamed(DataLoaderAdapter, "DataLoader", False)),
-    (lambda x: isinstance(x, IterableDataset),
+    (lambda x: isinstance(x, _DataLoader), _streamed(DataLoaderAdapter, "DataLoader", False)),
+    (lambda x: isinstance(x, _IterableDataset),
      _streamed(IterableDatasetAdapter, "IterableDataset", True)),
     (_is_map_dataset, _streamed(DatasetAdapter, "Dataset", True)),
     (_is_iterator, _streamed(GeneratorAdapter, "generator", False)),
@@ -114,19 +123,51 @@ def is_data(value):
 
 
 def get_adapter(x, y=None, sample_weight=None, batch_size=None, shuffle=False,
-                class_weight=None, device="cpu"):
+                class_weight=None, device="cpu", dtype=_torch.float32, check_batch=None):
     """Returns the adapter for ``x`` (with ``y`` and ``sample_weight``), or raises one clear error.
 
-    ``class_weight`` (a dict) is validated here for every input kind.
+    ``class_weight`` (a dict) is validated here for every input kind. ``dtype`` is the model's
+    floating dtype, which floating inputs take; ``check_batch(batch, adapter)`` sees the first
+    streamed batch once.
     """
-    table = None if class_weight is None else class_weight_table(class_weight, device)
+    table = None if class_weight is None else _class_weight_table(class_weight, device)
     for accepts, build in _ADAPTERS:
         if accepts(x):
+            if build is ArrayAdapter:
+                return ArrayAdapter(x, y, sample_weight, batch_size=batch_size, shuffle=shuffle,
+                                    class_weight=table, device=device, dtype=dtype)
             return build(x, y, sample_weight, batch_size=batch_size, shuffle=shuffle,
-                         class_weight=table, device=device)
+                         class_weight=table, device=device, dtype=dtype, check_batch=check_batch)
+    check_array_leaves(x, "x")
     raise TypeError(
-        f"Unsupported data type for `x`: {type(x).__name__}. Expected {ACCEPTED}."
+        f"Unsupported data type for `x`: {type(x).__name__}. Expected {_ACCEPTED}."
     )
+
+
+def check_array_leaves(value, argument):
+    """Raises a ``TypeError`` naming the first leaf of the nest ``value`` that is not an array.
+
+    Example:
+        >>> check_array_leaves({"input": np.zeros((4, 2)), "future": 1000}, "x")
+        Traceback (most recent call last):
+        ...
+        TypeError: `x['future']` is an int (1000), not an array...
+    """
+    leaves = _nest.flatten_with_paths(value, argument) if _nest.is_nested(value) else []
+    if not any(_is_array_leaf(leaf) for _, leaf in leaves):
+        return  # not a nest of arrays at all: the caller's general error says what is accepted
+    for path, leaf in leaves:
+        if not _is_array_leaf(leaf):
+            name = type(leaf).__name__
+            shown = repr(leaf) if len(repr(leaf)) <= 40 else repr(leaf)[:37] + "..."
+            raise TypeError(
+                f"`{path}` is a{'n' if name[0] in 'aeiou' else ''} {name} ({shown}), not an "
+                f"array: every input in `{argument}` must be an array or tensor with one row per "
+                "sample. To pass a constant argument to `forward`, keep it out of the data: "
+                "give `forward` a default (`def forward(self, input, future=1000)`), or wrap "
+                "the module in one whose forward passes it (`def forward(self, input): return "
+                "self.net(input, future=1000)`; `functools.partial` binds it likewise)."
+            )
 
 
 def split_for_validation(x, y, sample_weight, validation_split):
@@ -136,8 +177,8 @@ def split_for_validation(x, y, sample_weight, validation_split):
     """
     if is_array_like(x):
         arrays = tuple(
-            None if part is None else nest.map_structure(
-                lambda v, name=name: to_tensor(v, name, name == "y"), part)
+            None if part is None else _nest.map_structure(
+                lambda v, name=name: _to_tensor(v, name, name == "y", dtype=None), part)
             for name, part in zip(("x", "y", "sample_weight"), (x, y, sample_weight))
         )
         return train_validation_split(arrays, validation_split)
@@ -149,8 +190,8 @@ def split_for_validation(x, y, sample_weight, validation_split):
                 f"validation_split={validation_split} leaves an empty training or validation "
                 f"set with a Dataset of {size} items."
             )
-        return ((Subset(x, range(split_at)), y, sample_weight),
-                (Subset(x, range(split_at, size)), None, None))
+        return ((_Subset(x, range(split_at)), y, sample_weight),
+                (_Subset(x, range(split_at, size)), None, None))
     raise ValueError(
         "`validation_split` is only supported for arrays, tensors and map-style Datasets "
         f"(it takes their last fraction). Received x of type {type(x).__name__}: split the "

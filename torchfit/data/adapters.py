@@ -7,7 +7,14 @@ Every adapter offers the same small surface, which is all the epoch iterator rel
 - ``reiterable``: whether a new pass can start after the previous one ran out;
 - ``infinite``: whether the data is known never to run out (``steps_per_epoch`` is then required);
 - ``batches()``: an iterator over one pass;
-- ``finalize(batch)``: the last touch on a batch once it is on the device (class weights).
+- ``finalize(batch)``: the last touch on a batch once it is on the device (the model's dtypes,
+  class weights).
+
+Dtypes: floating leaves (and uint8 inputs) take the model's floating dtype, ``dtype`` (a
+``.double()`` module trains on float64; float16 or uint8 data into a float32 module becomes
+float32); integer targets become int64; sample weights are float32 (float64 for a float64 model).
+In-memory arrays are cast once; streamed batches on the device, in ``finalize`` (so uint8 images
+cross to the accelerator at a quarter of the bytes).
 """
 
 import itertools
@@ -59,6 +66,7 @@ class ArrayAdapter:
         class_weight: optional class-weight table (``utils.class_weight_table``), multiplied
             into the sample weights once, here.
         device: where the tensors live.
+        dtype: the model's floating dtype (see the module docstring).
     """
 
     on_device = True
@@ -66,14 +74,16 @@ class ArrayAdapter:
     infinite = False
 
     def __init__(self, x, y=None, sample_weight=None, batch_size=None, shuffle=False,
-                 class_weight=None, device="cpu", resident=None):
+                 class_weight=None, device="cpu", resident=None, dtype=torch.float32):
         device = torch.device(device)
-        x = nest.map_structure(lambda v: utils.to_tensor(v, "x"), x)
+        x = nest.map_structure(lambda v: utils.to_tensor(v, "x", dtype=dtype), x)
         if y is not None:
-            y = nest.map_structure(lambda v: utils.to_tensor(v, "y", is_target=True), y)
+            y = nest.map_structure(lambda v: utils.to_tensor(v, "y", True, dtype), y)
         if sample_weight is not None:
+            weights = utils.weight_dtype(dtype)
             sample_weight = nest.map_structure(
-                lambda v: utils.to_tensor(v, "sample_weight").float(), sample_weight
+                lambda v: utils.to_tensor(v, "sample_weight", dtype=None).to(weights),
+                sample_weight,
             )
         self.num_samples = utils.num_samples((x, y, sample_weight))
         if self.num_samples == 0:
@@ -156,22 +166,17 @@ def _gather_pinned(tensor, ids):
     return torch.index_select(tensor, 0, ids, out=out)
 
 
-# Leaf dtypes that to_tensor leaves untouched for any part (x, y or sample_weight).
-_READY_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.int64)
-
-
-def standardize_batch(batch, source):
+def standardize_batch(batch, source, hint=""):
     """Checks one streamed batch and returns it as a tuple of tensors ``(x[, y[, sw]])``.
 
     A list at the top level counts as a tuple (``default_collate`` turns tuples into lists); a
-    tensor, an array or a dict is ``x`` alone. NumPy leaves become tensors, float64 becomes
-    float32.
+    tensor, an array or a dict is ``x`` alone. NumPy leaves become tensors; dtypes are left to
+    ``finalize``.
     """
     if isinstance(batch, list):
         batch = tuple(batch)
     if isinstance(batch, tuple) and 1 <= len(batch) <= 3 and all(
-            type(part) is torch.Tensor and part.dtype in _READY_DTYPES and part.dim()
-            for part in batch):
+            type(part) is torch.Tensor and part.dim() for part in batch):
         return batch  # the usual collated (x, y): tensors that need no conversion
     if isinstance(batch, (torch.Tensor, np.ndarray, dict)):
         batch = (batch,)
@@ -188,30 +193,63 @@ def standardize_batch(batch, source):
             "nested list or dict, e.g. `((image, series), y)`."
         )
     names = ("x", "y", "sample_weight")
-    return tuple(
-        None if part is None else nest.map_structure(
-            lambda leaf, name=name: utils.to_tensor(leaf, name, is_target=name == "y"), part)
-        for name, part in zip(names, batch)
-    )
+    try:
+        return tuple(
+            None if part is None else nest.map_structure(
+                lambda leaf, name=name: utils.to_tensor(leaf, name, dtype=None), part)
+            for name, part in zip(names, batch)
+        )
+    except ValueError as error:  # a scalar part: often samples where batches were expected
+        raise ValueError(f"{source} yielded a batch that is not one: {error}{hint}") from None
 
 
 class _StreamAdapter:
-    """Shared behaviour of the adapters whose batches are made on the host, one at a time."""
+    """Shared behaviour of the adapters whose batches are made on the host, one at a time.
+
+    ``check_batch(batch, adapter)``, when given, sees the first batch once, before it is used
+    (the model checks there how the batch will be read).
+    """
 
     on_device = False
     reiterable = True
     infinite = False
     source = "The data"
+    batch_size = None  # samples per batch when the adapter batches items itself
+    hint = ""  # added to the error about a batch without a sample axis
 
-    def __init__(self, class_weight=None):
+    def __init__(self, class_weight=None, dtype=torch.float32, check_batch=None):
         self._class_weight = class_weight
+        self.dtype = dtype
+        self._check_batch = check_batch
+        # Batches whose leaves already have these dtypes pass finalize untouched.
+        self._ready = ({dtype, torch.int64, torch.int32, torch.bool},
+                       {dtype, torch.int64, torch.bool}, {utils.weight_dtype(dtype), torch.int64})
 
     def batches(self):
-        for batch in self._raw_batches():
-            yield standardize_batch(batch, self.source)
+        batches = (standardize_batch(batch, self.source, self.hint)
+                   for batch in self._raw_batches())
+        if self._check_batch is None:
+            return batches
+        return self._checked(batches)
+
+    def _checked(self, batches):
+        first = next(batches, None)
+        if first is None:
+            return
+        self._check_batch(first, self)
+        self._check_batch = None  # once per adapter: no per-step work
+        yield first
+        yield from batches
+
+    def _cast(self, batch):
+        if all(type(part) is torch.Tensor and part.dtype in ready
+               for part, ready in zip(batch, self._ready)):
+            return batch
+        return utils.cast_batch(batch, self.dtype)
 
     def finalize(self, batch):
-        """Applies ``class_weight`` on the device: one table lookup, no host sync."""
+        """Casts to the model's dtypes and applies ``class_weight``, on the device (no sync)."""
+        batch = self._cast(batch)
         if self._class_weight is None:
             return batch
         if len(batch) < 2 or batch[1] is None:
@@ -242,8 +280,9 @@ class DatasetAdapter(_StreamAdapter):
 
     source = "The Dataset"
 
-    def __init__(self, dataset, batch_size=None, shuffle=False, class_weight=None, device="cpu"):
-        super().__init__(class_weight)
+    def __init__(self, dataset, batch_size=None, shuffle=False, class_weight=None, device="cpu",
+                 **kwargs):
+        super().__init__(class_weight, **kwargs)
         size = _length(dataset)
         if size is None:
             raise TypeError(
@@ -262,19 +301,23 @@ class DatasetAdapter(_StreamAdapter):
 
 
 class IterableDatasetAdapter(_StreamAdapter):
-    """A ``torch.utils.data.IterableDataset``: items batched by ``batch_size`` (default 32).
+    """A ``torch.utils.data.IterableDataset``: items are samples batched by ``batch_size``, or,
+    with ``batch_size=None``, ready batches used as they come (as ``DataLoader(batch_size=None)``).
 
     It is iterated afresh each epoch; ``shuffle`` does not apply (an iterable has no indices).
     """
 
     source = "The IterableDataset"
 
-    def __init__(self, dataset, batch_size=None, class_weight=None, device="cpu"):
-        super().__init__(class_weight)
-        self.batch_size = batch_size or 32
+    def __init__(self, dataset, batch_size=None, class_weight=None, device="cpu", **kwargs):
+        super().__init__(class_weight, **kwargs)
+        self.batch_size = batch_size
+        if batch_size is None:
+            self.hint = (" With batch_size=None the IterableDataset's items are used as batches "
+                         "as they come; if they are samples, pass a `batch_size` to batch them.")
         size = _length(dataset)
-        self.num_batches = None if size is None else math.ceil(size / self.batch_size)
-        self.loader = DataLoader(dataset, batch_size=self.batch_size,
+        self.num_batches = None if size is None else math.ceil(size / (batch_size or 1))
+        self.loader = DataLoader(dataset, batch_size=batch_size,
                                  pin_memory=torch.device(device).type == "cuda")
 
     def _raw_batches(self):
@@ -286,8 +329,8 @@ class DataLoaderAdapter(_StreamAdapter):
 
     source = "The DataLoader"
 
-    def __init__(self, loader, class_weight=None):
-        super().__init__(class_weight)
+    def __init__(self, loader, class_weight=None, **kwargs):
+        super().__init__(class_weight, **kwargs)
         self.loader = loader
         self.num_batches = _length(loader)
         if self.num_batches == 0:
@@ -316,8 +359,8 @@ class GeneratorAdapter(_StreamAdapter):
     source = "The generator"
     reiterable = False
 
-    def __init__(self, iterator, class_weight=None):
-        super().__init__(class_weight)
+    def __init__(self, iterator, class_weight=None, **kwargs):
+        super().__init__(class_weight, **kwargs)
         self._iterator = iter(iterator)
         self.infinite = _known_infinite(iterator)
         self.num_batches = None

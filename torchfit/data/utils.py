@@ -12,6 +12,9 @@ __all__ = [
     "unpack_x_y_sample_weight",
     "pack_x_y_sample_weight",
     "to_tensor",
+    "cast",
+    "cast_batch",
+    "weight_dtype",
     "num_samples",
     "train_validation_split",
     "check_class_weight",
@@ -54,11 +57,20 @@ def _is_pandas(value):
     return type(value).__module__.split(".")[0] == "pandas"
 
 
-def to_tensor(value, argument, is_target=False):
+def to_tensor(value, argument, is_target=False, dtype=torch.float32):
     """Converts one array-like leaf to a tensor, sharing memory with NumPy where possible.
 
-    float64 becomes float32 (Keras's floatx); integer targets become int64, the dtype torch's
+    Floating leaves (and uint8 inputs, e.g. images) take ``dtype``, the model's floating dtype
+    (``None`` keeps them as they are); integer targets become int64, the dtype torch's
     classification losses index with. Object and string arrays are refused.
+
+    Example:
+        >>> to_tensor(np.zeros((2, 3)), "x").dtype
+        torch.float32
+        >>> to_tensor(np.zeros((2, 3)), "x", dtype=torch.float64).dtype
+        torch.float64
+        >>> to_tensor(np.array([1, 2], np.uint8), "y", is_target=True).dtype
+        torch.int64
     """
     if isinstance(value, torch.Tensor):
         tensor = value
@@ -79,11 +91,36 @@ def to_tensor(value, argument, is_target=False):
         raise ValueError(
             f"`{argument}` must have a leading sample axis, but received a scalar {tensor}."
         )
-    if tensor.dtype == torch.float64:
-        tensor = tensor.float()
-    elif is_target and not tensor.is_floating_point() and tensor.dtype != torch.bool:
-        tensor = tensor.long()
+    return cast(tensor, is_target, dtype)
+
+
+def cast(tensor, is_target, dtype):
+    """One leaf in the model's dtypes: see :func:`to_tensor` (``dtype=None``: floats kept)."""
+    if tensor.is_floating_point():
+        return tensor if dtype is None or tensor.dtype == dtype else tensor.to(dtype)
+    if is_target:
+        return tensor if tensor.dtype in (torch.int64, torch.bool) else tensor.long()
+    if tensor.dtype == torch.uint8 and dtype is not None:  # 8-bit images, cast as Keras does
+        return tensor.to(dtype)
     return tensor
+
+
+def weight_dtype(dtype):
+    """The dtype of sample weights for a model of floating ``dtype``: float32, or float64."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def cast_batch(batch, dtype):
+    """``(x[, y[, sample_weight]])`` in the model's dtypes (floating sample weights:
+    ``weight_dtype``; a custom ``train_step`` may give the third item another meaning)."""
+    weights = weight_dtype(dtype)
+    casts = (lambda t: cast(t, False, dtype), lambda t: cast(t, True, dtype),
+             lambda t: t.to(weights) if t.is_floating_point() and t.dtype != weights else t)
+    return tuple(
+        None if part is None else nest.map_structure(
+            lambda t, fn=fn: fn(t) if isinstance(t, torch.Tensor) else t, part)
+        for part, fn in zip(batch, casts)
+    )
 
 
 def num_samples(data, names=("x", "y", "sample_weight")):

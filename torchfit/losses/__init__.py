@@ -3,15 +3,16 @@
 Every loss is a `Loss` object called as `loss(y_true, y_pred, sample_weight=None)`, returning a
 scalar tensor (or per-sample losses with `reduction="none"`), and has a snake_case function
 counterpart returning per-sample losses (`mean_squared_error(y_true, y_pred)`). `get(identifier)`
-resolves what `Model.compile(loss=...)` receives: a name, a `Loss`, a `torch.nn` loss module
-(called in torch order, `module(y_pred, y_true)`) or any callable `fn(y_true, y_pred)`.
+resolves what `Model.compile(loss=...)` receives: a name, a `Loss`, any `nn.Module` (torch's
+loss modules and your own, called in torch order, `module(y_pred, y_true)`) or any other callable
+`fn(y_true, y_pred)` (Keras order).
 
 The package: `loss.py` (the `Loss` base class, sample weighting and reductions), `functions.py`
 (the per-sample functions and their shared input checks), `classes.py` (one `Loss` class per
 function), `wrappers.py` (`LossFunctionWrapper`, `TorchLossWrapper`) and, here, the registry.
 """
 
-import torch
+import torch as _torch
 
 from torchfit.losses.classes import (
     BinaryCrossentropy,
@@ -61,8 +62,7 @@ from torchfit.losses.functions import (
 )
 from torchfit.losses.loss import Loss
 from torchfit.losses.wrappers import LossFunctionWrapper, TorchLossWrapper
-from torchfit.utils.tensor_utils import EPSILON  # noqa: F401  (torchfit.losses.EPSILON)
-from torchfit.utils.validation import unknown_identifier_error
+from torchfit.utils.validation import unknown_identifier_error as _unknown_identifier_error
 
 __all__ = [
     "Loss",
@@ -166,8 +166,10 @@ def get(identifier):
     Args:
         identifier: `None` (returned as is); a `Loss` instance (as is) or subclass (instantiated);
             a name such as `"sparse_categorical_crossentropy"`, `"mse"` or `"Huber"` (a new
-            instance of that class, named with the canonical snake_case name); a `torch.nn` loss
-            module (wrapped in `TorchLossWrapper`, called in torch order); or any other callable
+            instance of that class, named with the canonical snake_case name); any `nn.Module`
+            that is not a `Loss`, instance or class: torch's loss modules and your own
+            `forward(input, target)` (wrapped in `TorchLossWrapper`, called in torch order
+            `module(y_pred, y_true)`); or any other callable, called in Keras order
             `fn(y_true, y_pred)` (wrapped in `LossFunctionWrapper`).
 
     Returns:
@@ -193,19 +195,19 @@ def get(identifier):
     if isinstance(identifier, type):
         if issubclass(identifier, Loss):
             return identifier()
-        if issubclass(identifier, torch.nn.modules.loss._Loss):
+        if issubclass(identifier, _torch.nn.Module):
             return TorchLossWrapper(identifier())
-    if isinstance(identifier, torch.nn.modules.loss._Loss):
+    if isinstance(identifier, _torch.nn.Module):
         return TorchLossWrapper(identifier)
     if callable(identifier):
         return LossFunctionWrapper(identifier)
     raise TypeError(
         f"Could not interpret loss identifier. Received: loss={identifier!r} "
         f"(of type {type(identifier).__name__}). Expected a loss name such as "
-        f"'sparse_categorical_crossentropy', a torchfit.losses.Loss, a torch.nn loss module, "
-        f"or a callable fn(y_true, y_pred)."
+        f"'sparse_categorical_crossentropy', a torchfit.losses.Loss, an nn.Module called "
+        f"module(y_pred, y_true), or a callable fn(y_true, y_pred)."
     )
 
 
 def _unknown_name_message(name):
-    return str(unknown_identifier_error("loss", name, _REGISTRY))
+    return str(_unknown_identifier_error("loss", name, _REGISTRY))

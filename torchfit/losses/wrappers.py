@@ -1,8 +1,9 @@
 """Wrappers that make a user's function or a `torch.nn` loss module a `Loss`.
 
-`get()` picks them: any callable `fn(y_true, y_pred)` becomes a `LossFunctionWrapper` (Keras
-order), a `torch.nn` loss module a `TorchLossWrapper` (called in torch order,
-`module(y_pred, y_true)`). Both gain Keras's sample weighting and reductions.
+`get()` picks them: any `nn.Module` (torch's loss modules and your own) becomes a
+`TorchLossWrapper`, called in torch order `module(y_pred, y_true)`; any other callable
+`fn(y_true, y_pred)` a `LossFunctionWrapper` (Keras order). Both gain Keras's sample weighting
+and reductions.
 """
 
 import copy
@@ -69,17 +70,24 @@ _TORCH_REDUCTIONS = {
 
 
 class TorchLossWrapper(Loss):
-    """Makes a `torch.nn` loss module (`nn.CrossEntropyLoss()`, ...) a `Loss`.
+    """Makes an `nn.Module` loss (`nn.CrossEntropyLoss()`, or your own) a `Loss`.
 
-    The module keeps torch's argument order: it is called as `module(y_pred, y_true)`. Without
-    sample weights the module is called as is, so its result is exactly torch's. With sample
-    weights, a shallow copy made once here with `reduction="none"` gives per-element losses,
-    averaged over each sample's non-batch elements, then weighted and reduced the Keras way
-    (`sum(w * losses) / batch_size` for the default `reduction="mean"`). The copy shares the
-    module's parameters and buffers (e.g. class weights), so moving the module moves the copy.
+    The module keeps torch's argument order: it is called as `module(y_pred, y_true)`, whatever
+    its `forward`'s argument names. Without sample weights the module is called as is, so its
+    result is exactly the module's (a result with a batch axis, i.e. per-sample losses, is then
+    averaged). Sample weights need per-sample losses:
+
+    * a module with a torch `reduction` attribute (every `torch.nn` loss): a shallow copy made
+      once here with `reduction="none"` gives per-element losses, averaged over each sample's
+      non-batch elements, then weighted and reduced the Keras way (`sum(w * losses) /
+      batch_size` for the default `reduction="mean"`). The copy shares the module's parameters
+      and buffers (e.g. class weights), so moving the module moves the copy;
+    * a module without one that returns per-sample losses (shape `(batch, ...)`): weighted and
+      reduced the same way;
+    * a module without one that returns a scalar cannot be weighted: a `ValueError` says so.
 
     Args:
-        module: A `torch.nn.modules.loss._Loss` instance.
+        module: An `nn.Module` whose `forward(input, target)` returns the loss.
         name: Defaults to the snake_case class name, e.g. `"cross_entropy_loss"`.
 
     Example:
@@ -91,24 +99,42 @@ class TorchLossWrapper(Loss):
         tensor(1.1269)
         >>> loss(labels, logits, sample_weight=torch.tensor([1.0, 0.0]))  # divided by 2 samples
         tensor(0.0635)
+        >>> class Pinball(nn.Module):  # a custom module: torch order too
+        ...     def forward(self, input, target):
+        ...         return torch.maximum(0.9 * (target - input), -0.1 * (target - input)).mean()
+        >>> torchfit.losses.TorchLossWrapper(Pinball())(torch.ones(2, 1), torch.zeros(2, 1))
+        tensor(0.9000)
     """
 
     def __init__(self, module, name=None):
-        if not isinstance(module, torch.nn.modules.loss._Loss):
+        if not isinstance(module, torch.nn.Module):
             raise TypeError(
-                f"TorchLossWrapper expects a torch.nn loss module such as nn.CrossEntropyLoss(). "
-                f"Received: {module!r}."
+                "TorchLossWrapper expects a torch.nn.Module whose forward(input, target) returns "
+                f"the loss, such as nn.CrossEntropyLoss(). Received: {module!r}."
             )
+        self._torch_reduction = getattr(module, "reduction", None) in _TORCH_REDUCTIONS
         reduction, self._sample_reduction = _TORCH_REDUCTIONS.get(
-            module.reduction, ("sum_over_batch_size", "mean")
+            getattr(module, "reduction", None), ("sum_over_batch_size", "mean")
         )
         super().__init__(name=name or to_snake_case(type(module).__name__), reduction=reduction)
         self.module = module
-        self._unreduced = copy.copy(module)
-        self._unreduced.reduction = "none"
+        self._unreduced = copy.copy(module) if self._torch_reduction else module
+        if self._torch_reduction:
+            self._unreduced.reduction = "none"
 
     def call(self, y_true, y_pred):
         losses = self._unreduced(y_pred, y_true)
+        if losses.dim() == 0:
+            name = type(self.module).__name__
+            how = ("returned a scalar with reduction='none'" if self._torch_reduction
+                   else "returns a scalar and has no `reduction` attribute")
+            raise ValueError(
+                f"Cannot apply sample weights (or class weights) to the loss {name}: {name} "
+                f"{how}, so its per-sample losses are unknown. Return "
+                "per-sample losses (shape (batch,)) from its forward, give it a torch-style "
+                "`reduction` attribute honoured by forward ('mean' / 'sum' / 'none'), or train "
+                "without sample_weight/class_weight."
+            )
         if losses.dim() > 1:
             losses = losses.flatten(1)
             losses = losses.sum(1) if self._sample_reduction == "sum" else losses.mean(1)
@@ -116,7 +142,9 @@ class TorchLossWrapper(Loss):
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         if sample_weight is None:
-            return self.module(y_pred, y_true)
+            loss = self.module(y_pred, y_true)
+            # A custom module's per-sample losses are averaged; torch's own are returned as is.
+            return loss if self._torch_reduction or loss.dim() == 0 else loss.mean()
         return reduce_losses(self.call(y_true, y_pred), sample_weight, self.reduction)
 
     def get_config(self):

@@ -6,7 +6,7 @@ here reads a value back to the host. `get` turns what `compile(metrics=[...])` a
 loss module or a plain function `fn(y_true, y_pred)` returning per-sample values.
 """
 
-import torch
+import torch as _torch
 
 from torchfit.metrics.accuracy import (
     Accuracy,
@@ -56,9 +56,10 @@ from torchfit.metrics.regression import (
     mean_squared_error,
     mean_squared_logarithmic_error,
 )
-from torchfit.metrics.torchmetrics_wrapper import TorchMetricsWrapper, is_torchmetrics_metric
-from torchfit.utils.naming import to_snake_case
-from torchfit.utils.validation import did_you_mean
+from torchfit.metrics.torchmetrics_wrapper import TorchMetricsWrapper
+from torchfit.metrics.torchmetrics_wrapper import is_torchmetrics_metric as _is_torchmetrics_metric
+from torchfit.utils.naming import to_snake_case as _to_snake_case
+from torchfit.utils.validation import did_you_mean as _did_you_mean
 
 # Aliases as in Keras; function names map to the class computing their running mean.
 mse = MSE = mean_squared_error
@@ -161,15 +162,15 @@ def get(identifier):
             "torchfit.metrics.Metric. Pass an instance (torchmetrics metrics need theirs, e.g. "
             "MulticlassAccuracy(num_classes=10)), a metric name or a function fn(y_true, y_pred)."
         )
-    if is_torchmetrics_metric(identifier):
+    if _is_torchmetrics_metric(identifier):
         return TorchMetricsWrapper(identifier)
-    if isinstance(identifier, torch.nn.modules.loss._Loss):
+    if isinstance(identifier, _torch.nn.modules.loss._Loss):
         return MeanMetricWrapper(
-            _torch_loss, name=to_snake_case(type(identifier).__name__), loss=identifier
+            _torch_loss, name=_to_snake_case(type(identifier).__name__), loss=identifier
         )
     if callable(identifier):
         name = getattr(identifier, "name", None) or getattr(identifier, "__name__", None)
-        return MeanMetricWrapper(identifier, name=name or to_snake_case(type(identifier).__name__))
+        return MeanMetricWrapper(identifier, name=name or _to_snake_case(type(identifier).__name__))
     raise TypeError(
         f"Could not interpret metric identifier. Received: {identifier!r} of type "
         f"{type(identifier).__name__}. Expected a metric name such as "
@@ -189,8 +190,9 @@ def _from_string(name):
         )
     cls = ALL_METRICS.get(name)
     if cls is None:
+        suggestion = _did_you_mean(name, [*ALL_METRICS, *SHAPE_DEPENDENT_NAMES])
         raise ValueError(
-            f"Unknown metric: {name!r}.{did_you_mean(name, [*ALL_METRICS, *SHAPE_DEPENDENT_NAMES])}"
+            f"Unknown metric: {name!r}.{suggestion}"
             f" Valid names: {', '.join(map(repr, sorted(_METRIC_NAMES)))}, or a metric class "
             "name such as 'SparseCategoricalAccuracy' or 'AUC'."
         )

@@ -35,9 +35,9 @@ Example:
     (1, True)
 """
 
-import inspect
+import inspect as _inspect
 
-import torch
+import torch as _torch
 
 from torchfit import schedules
 from torchfit.optimizers.base import Optimizer, _flatten_params
@@ -51,7 +51,7 @@ from torchfit.optimizers.catalogue import (
     Nadam,
     RMSprop,
 )
-from torchfit.utils.validation import unknown_identifier_error
+from torchfit.utils.validation import unknown_identifier_error as _unknown_identifier_error
 
 __all__ = [
     "Optimizer",
@@ -116,12 +116,12 @@ def get(identifier, **kwargs):
     if isinstance(identifier, str):
         cls = _OPTIMIZERS.get(identifier.lower())
         if cls is None:
-            raise unknown_identifier_error("optimizer", identifier, _OPTIMIZERS)
+            raise _unknown_identifier_error("optimizer", identifier, _OPTIMIZERS)
         return cls(**kwargs)
     if isinstance(identifier, type) and issubclass(identifier, Optimizer):
         return identifier(**kwargs)
-    is_torch_class = isinstance(identifier, type) and issubclass(identifier, torch.optim.Optimizer)
-    if isinstance(identifier, torch.optim.Optimizer) or is_torch_class:
+    is_torch_class = isinstance(identifier, type) and issubclass(identifier, _torch.optim.Optimizer)
+    if isinstance(identifier, _torch.optim.Optimizer) or is_torch_class:
         if kwargs:
             raise TypeError(
                 f"get() arguments {sorted(kwargs)} apply only when get() creates the optimizer "
@@ -141,8 +141,9 @@ def build(identifier, params):
 
     Args:
         identifier: See ``get``.
-        params: The model's parameters (pass all of them, e.g. ``list(model.parameters())``:
-            frozen ones receive no gradient and are skipped by every torch optimizer).
+        params: The model's parameters, e.g. ``list(model.parameters())``. An optimizer built
+            here holds only those that require a gradient (the trainable ones); a model with
+            none gets an optimizer with one empty parameter group.
 
     Example:
         >>> net = torch.nn.Linear(2, 1)
@@ -152,14 +153,15 @@ def build(identifier, params):
     """
     params = list(params)
     optimizer = get(identifier)
-    if isinstance(optimizer, Optimizer):
-        return optimizer.build(params)
-    if isinstance(optimizer, torch.optim.Optimizer):
+    if isinstance(optimizer, _torch.optim.Optimizer) and not isinstance(optimizer, Optimizer):
         _check_torch_optimizer_params(optimizer, params)
         return optimizer
+    trainable = _trainable(params)
+    if isinstance(optimizer, Optimizer):
+        return optimizer.build(trainable)
     required = [
         p.name
-        for p in list(inspect.signature(optimizer).parameters.values())[1:]
+        for p in list(_inspect.signature(optimizer).parameters.values())[1:]
         if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
     ]
     if required:
@@ -170,7 +172,22 @@ def build(identifier, params):
             f"compile(optimizer={optimizer.__name__}(model.parameters(), "
             f"{', '.join(f'{r}=...' for r in required)})), or a torchfit optimizer such as 'sgd'."
         )
-    return optimizer(params)
+    return optimizer(trainable)
+
+
+def _trainable(params):
+    """The tensors of ``params`` that require a gradient (frozen ones stay out of the optimizer's
+    state); one empty group when there is none, which torch accepts (its step then does nothing).
+    """
+    kept = []
+    for item in params:
+        if isinstance(item, dict):  # a param group keeps its options
+            group = dict(item, params=[p for p in _flatten_params([item]) if p.requires_grad])
+            if group["params"]:
+                kept.append(group)
+        elif _flatten_params([item])[0].requires_grad:
+            kept.append(item)
+    return kept if kept else [{"params": []}]
 
 
 def _check_torch_optimizer_params(optimizer, params):

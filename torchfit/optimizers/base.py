@@ -140,7 +140,8 @@ class Optimizer(torch.optim.Optimizer):
         clipnorm: Clip each gradient to this L2 norm: ``g * clipnorm / max(||g||, clipnorm)``.
         clipvalue: Clamp each gradient element to ``[-clipvalue, clipvalue]``.
         global_clipnorm: Scale all gradients by
-            ``global_clipnorm / max(global_norm, global_clipnorm)``.
+            ``min(global_clipnorm / (global_norm + 1e-6), 1)``, as
+            ``torch.nn.utils.clip_grad_norm_`` does (bit for bit).
         name: The optimizer's name.
         **kwargs: ``lr`` is accepted with a ``DeprecationWarning`` (as tf.keras 2.x did);
             anything else is a ``TypeError``.

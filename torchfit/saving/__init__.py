@@ -37,16 +37,16 @@ Modules, from the lowest layer up:
 * this module: the public functions, which check their arguments and pick the format.
 """
 
-import os
-from collections.abc import Mapping
+import os as _os
+from collections.abc import Mapping as _Mapping
 
-import torch
+import torch as _torch
 
 from torchfit._version import __version__
 from torchfit.saving import hdf5, torch_format
 from torchfit.saving.atomic import atomic_write
 from torchfit.saving.formats import CHECKPOINT_FORMAT, CHECKPOINT_KEYS, WEIGHTS_FORMAT
-from torchfit.saving.tree import encode_tree
+from torchfit.saving.tree import encode_tree as _encode_tree
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -91,7 +91,7 @@ def save_state_dict(state_dict, path):
     suffix = _check_suffix(path, "save_state_dict")
     _check_state_dict(state_dict, "state_dict")
     if suffix in _TORCH_SUFFIXES:
-        encode_tree(state_dict, [], "state_dict")  # refuse what weights_only could not load
+        _encode_tree(state_dict, [], "state_dict")  # refuse what weights_only could not load
         atomic_write(path, lambda tmp: torch_format.write_file(tmp, state_dict))
     else:
         atomic_write(path, lambda tmp: hdf5.write_weights_file(tmp, state_dict))
@@ -172,9 +172,9 @@ def save_checkpoint(path, model_state, optimizer_state=None, training_state=None
         "version": __version__,
     }
     if suffix in _TORCH_SUFFIXES:
-        encode_tree(model_state, [], "model_state")
-        encode_tree(optimizer_state, [], "optimizer_state")
-        encode_tree(training_state, [], "training_state")
+        _encode_tree(model_state, [], "model_state")
+        _encode_tree(optimizer_state, [], "optimizer_state")
+        _encode_tree(training_state, [], "training_state")
         atomic_write(path, lambda tmp: torch_format.write_file(tmp, checkpoint))
     else:
         atomic_write(path, lambda tmp: hdf5.write_checkpoint_file(tmp, checkpoint))
@@ -219,13 +219,13 @@ def load_checkpoint(path, map_location="cpu"):
 
 def _check_suffix(path, fn_name):
     try:
-        path = os.fspath(path)
+        path = _os.fspath(path)
     except TypeError:
         raise TypeError(
             f"`{fn_name}` expects a file path (str or os.PathLike). "
             f"Received: path={path!r} of type {type(path).__name__}."
         ) from None
-    suffix = os.path.splitext(path)[1].lower()
+    suffix = _os.path.splitext(path)[1].lower()
     if suffix not in SUFFIXES:
         raise ValueError(
             f"`{fn_name}` cannot tell the file format from the suffix of {path!r}. "
@@ -236,17 +236,17 @@ def _check_suffix(path, fn_name):
 
 
 def _check_exists(path):
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"No such file: {os.fspath(path)!r}.")
+    if not _os.path.exists(path):
+        raise FileNotFoundError(f"No such file: {_os.fspath(path)!r}.")
 
 
 def _check_state_dict(state_dict, arg_name):
-    if isinstance(state_dict, torch.nn.Module):
+    if isinstance(state_dict, _torch.nn.Module):
         raise TypeError(
             f"`{arg_name}` must be a state dict, not a module. "
             f"Received: {type(state_dict).__name__}. Pass `module.state_dict()` instead."
         )
-    if not isinstance(state_dict, Mapping):
+    if not isinstance(state_dict, _Mapping):
         raise TypeError(
             f"`{arg_name}` must be a mapping of names to tensors (`module.state_dict()`). "
             f"Received: {type(state_dict).__name__}."

@@ -6,13 +6,19 @@ Three sources feed it, all per model call:
 * zero-argument callables given to ``model.add_loss`` / ``model.add_metric``, evaluated after
   each call (weight penalties);
 * callables of a submodule's output (``on="encoder"``), run by a forward hook on that submodule
-  (activity penalties).
+  (activity penalties); ``on=""`` names the root module, so the callable gets the whole model's
+  output.
+
+A callable's arity is checked when it is added: without ``on`` it must take no arguments, with
+``on`` one (its output), so a mix-up fails at ``add_loss`` time, not in ``fit``.
 
 ``Model.__call__`` brackets every call with ``begin_call`` / ``end_call``; ``losses`` and
 ``metric_values`` then hold that call's values. When nothing adds anything (the common case),
 ``empty`` is True and the model call is a plain module call: no per-step Python work at all.
 The submodules are looked at once, and again after ``add_loss`` / ``add_metric`` or ``compile``.
 """
+
+import inspect
 
 import torch
 
@@ -28,7 +34,52 @@ def _metric_value(value):
     return value.detach().float().mean()
 
 
+def _positional_arity(fn):
+    """``(required, accepted)`` positional arguments of ``fn``; None if it has no signature."""
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    positional = [p for p in parameters
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = sum(p.default is p.empty for p in positional)
+    accepted = float("inf") if any(p.kind == p.VAR_POSITIONAL for p in parameters) \
+        else len(positional)
+    return required, accepted
+
+
+def _check_arity(fn, on, method, argument):
+    """Refuses a callable that cannot be called as ``fn()`` (no ``on``) or ``fn(output)``."""
+    arity = _positional_arity(fn)
+    if arity is None:
+        return
+    required, accepted = arity
+    name = getattr(fn, "__name__", type(fn).__name__)
+    try:
+        shown = f"{name}{inspect.signature(fn)}"
+    except (TypeError, ValueError):
+        shown = name
+    if on is None and required > 0:
+        raise TypeError(
+            f"model.{method}({argument}) without `on=` calls {argument}() with no arguments "
+            f"after every forward call, but it requires {required} positional argument(s). "
+            f"Received: {shown}. Either pass a zero-argument callable, e.g. "
+            f"model.{method}(lambda: 1e-4 * net.fc.weight.pow(2).sum()), or name the module "
+            f"whose output it takes: model.{method}(lambda out: 0.1 * out.abs().mean(), "
+            f'on="encoder") for a submodule, or on="" for the whole model\'s output.'
+        )
+    if on is not None and (required > 1 or accepted < 1):
+        needs = "takes no arguments" if accepted < 1 else f"requires {required} arguments"
+        raise TypeError(
+            f"model.{method}({argument}, on={on!r}) calls {argument}(output) with that module's "
+            f"output, but it {needs}. Received: {shown}. Pass a callable of one argument "
+            f"(lambda out: ...), or drop `on=` for a zero-argument callable."
+        )
+
+
 def _submodule(root, name, method):
+    if name == "":  # the root module: the whole model's output
+        return root
     modules = dict(root.named_modules())
     modules.pop("", None)
     if name not in modules:
@@ -102,13 +153,14 @@ class Additions:
 
     def add_loss(self, loss, on=None, root=None):
         """``loss()`` after every call, or with ``on`` ``loss(output)`` of the submodule of
-        ``root`` so named, at its every call (a forward hook)."""
+        ``root`` so named (``""``: ``root`` itself), at its every call (a forward hook)."""
         if not callable(loss):
             raise TypeError(
                 "model.add_loss takes a callable: a zero-argument function, or with `on=` a "
                 f"function of that submodule's output. Received: {type(loss).__name__}. To add a "
                 "tensor computed inside forward, use torchfit.Layer.add_loss."
             )
+        _check_arity(loss, on, "add_loss", "loss")
         self.refresh()
         if on is None:
             self._loss_fns.append(loss)
@@ -128,6 +180,7 @@ class Additions:
                 f"output). Received: {type(metric).__name__}. Inside forward, use "
                 "torchfit.Layer.add_metric."
             )
+        _check_arity(metric, on, "add_metric", "metric")
         self.refresh()
         if on is None:
             self._metric_fns.append((metric, name, aggregation))

@@ -201,14 +201,26 @@ class CompiledLoss:
         loss: a loss identifier, or a list/dict of them by output (``None``: no loss there).
         loss_weights: a number, a list by position or a dict by output name.
         output_names: names for tuple/list outputs.
+        tracks_total: update the ``loss`` tracker with the total computed here. ``compile``
+            passes False when ``Model.compute_loss`` is overridden: ``train_step`` then logs
+            what the override returns, through ``track`` (the per-output trackers are still
+            updated here, when the override calls ``super().compute_loss``).
+
+    Example:
+        >>> compiled = CompiledLoss("mse", tracks_total=False)
+        >>> loss = compiled(torch.zeros(2, 1), torch.ones(2, 1)) + 1.0  # an override's total
+        >>> compiled.track(loss, torch.ones(2, 1))
+        >>> compiled.tracker.result()
+        tensor(2.)
     """
 
-    def __init__(self, loss, loss_weights=None, output_names=None):
+    def __init__(self, loss, loss_weights=None, output_names=None, tracks_total=True):
         # Resolve now so that unknown identifiers fail in compile().
         nest.map_structure(losses_module.get, loss)
         self._config = loss
         self._loss_weights = loss_weights
         self._output_names = output_names
+        self.tracks_total = tracks_total
         self.tracker = LossTracker("loss")
         self._per_output = None  # [(name, loss_fn, weight, tracker)] once built
         self._is_single = False  # one unnamed output; then `_single` is its loss (None: no loss)
@@ -277,8 +289,14 @@ class CompiledLoss:
                 "No loss to compute: compile() got loss=None and the model added no loss with "
                 "`add_loss`. Pass a loss to compile(), e.g. loss='sparse_categorical_crossentropy'."
             )
-        self.tracker.update_state(loss, batch_size)
+        if self.tracks_total:
+            self.tracker.update_state(loss, batch_size)
         return loss
+
+    def track(self, loss, y_pred):
+        """Adds a batch's total ``loss`` to the ``loss`` tracker, weighted by its batch size."""
+        first = y_pred if isinstance(y_pred, torch.Tensor) else nest.flatten(y_pred)[0]
+        self.tracker.update_state(torch.as_tensor(loss), first.shape[0])
 
     def _single_output_loss(self, y_true, y_pred, sample_weight):
         if self._single is None:
@@ -313,7 +331,10 @@ class CompiledLoss:
         return total, batch_size
 
     def loss_functions(self):
-        """``{output name: loss}`` once built (the single output is named ``None``)."""
+        """``{output name: loss}`` once built (the single output is named ``None``); ``{}``
+        before (e.g. when an overridden ``compute_loss`` never calls it)."""
+        if not self.built:
+            return {}
         if self._is_single:
             return {None: self._single}
         return {name: fn for name, fn, _, _ in self._per_output}
@@ -362,8 +383,11 @@ class CompiledMetrics:
         # Targets come for the outputs that have a loss (all of them when compiled without one).
         self._has_loss = {n: n in loss_functions or not loss_functions for n in names}
         preds = _preds_by_name(y_pred, names)
+        # Without metrics the targets are not matched: e.g. an overridden compute_loss (a VAE)
+        # ignores the labels a DataLoader yields for its three outputs.
+        has_metrics = any(config is not None for config in self._configs)
         targets = _targets_by_output(y_true, names, self._has_loss) \
-            if y_true is not None else {}
+            if y_true is not None and has_metrics else {}
         entries = []
         taken = set()
         for weighted, config in zip((False, True), self._configs):

@@ -43,6 +43,7 @@ import torch
 from torchfit import nest
 from torchfit.callbacks.fit_context import FitContext
 from torchfit.logs import to_floats
+from torchfit.trainer import inputs
 
 __all__ = ["run_fit", "run_evaluate", "run_predict"]
 
@@ -126,20 +127,27 @@ def run_predict(model, iterator, callbacks):
     callbacks.on_predict_end()
     if not outputs:
         raise ValueError("`predict` received no data: the input produced no batch.")
-    return _concatenate(outputs)
+    return _concatenate(outputs, inputs.floating_dtype(model))
 
 
-def _to_numpy(tensor):
+def _to_numpy(tensor, dtype=torch.float32):
+    """Low-precision floating outputs (autocast's) come back in the model's dtype ``dtype``;
+    bfloat16, which NumPy lacks, as float32."""
     tensor = tensor.detach()
-    if tensor.dtype in (torch.bfloat16, torch.float16):
+    if tensor.dtype in (torch.bfloat16, torch.float16) and tensor.dtype != dtype:
+        tensor = tensor.to(torch.float32 if dtype == torch.bfloat16 else dtype)
+    elif tensor.dtype == torch.bfloat16:
         tensor = tensor.float()
     return tensor.cpu().numpy()  # sync: the one copy of the joined outputs to the host
 
 
-def _concatenate(batches):
-    """Joins per-batch output nests along the sample axis, then copies to the host once."""
+def _concatenate(batches, dtype=torch.float32):
+    """Joins per-batch output nests along the sample axis, then copies to the host once.
+
+    ``dtype`` is the model's floating dtype (``trainer.inputs.floating_dtype``): see ``_to_numpy``.
+    """
     leaves = [nest.flatten(batch) for batch in batches]
     joined = [torch.cat(parts) if len(parts) > 1 else parts[0] for parts in zip(*leaves)]
-    outputs = nest.pack_sequence_as(batches[0], [_to_numpy(t) for t in joined])
+    outputs = nest.pack_sequence_as(batches[0], [_to_numpy(t, dtype) for t in joined])
     # Like Keras, several outputs come back as a list (a dict stays a dict).
     return list(outputs) if isinstance(outputs, tuple) else outputs

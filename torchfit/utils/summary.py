@@ -13,7 +13,7 @@ Example:
     _________________________________________________________________
     Layer (type)                 Output Shape              Param #
     =================================================================
-    0 (Linear)                   (2, 64)                   50240
+    0 (Linear)                   (None, 64)                50240
     _________________________________________________________________
     ...
     =================================================================
@@ -111,14 +111,22 @@ def inference_mode(model):
             module.training = training
 
 
-def format_shape(value):
-    """``(2, 64)`` for a tensor; lists and dicts of those for nested values; else the type name."""
+def format_shape(value, batch_size=None):
+    """``(2, 64)`` for a tensor; lists and dicts of those for nested values; else the type name.
+
+    With ``batch_size``, a leading dimension of that size is the batch and reads ``None``, as in
+    Keras: ``(None, 64)``.
+    """
     if isinstance(value, torch.Tensor):
-        return str(tuple(value.shape))
+        shape = tuple(value.shape)
+        if batch_size is not None and shape and shape[0] == batch_size:
+            return "(None" + "".join(f", {dim}" for dim in shape[1:]) + ")"
+        return str(shape)
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{key}: {format_shape(v)}" for key, v in value.items()) + "}"
+        return "{" + ", ".join(
+            f"{key}: {format_shape(v, batch_size)}" for key, v in value.items()) + "}"
     if isinstance(value, (tuple, list)):
-        return "[" + ", ".join(format_shape(v) for v in value) + "]"
+        return "[" + ", ".join(format_shape(v, batch_size) for v in value) + "]"
     if value is None:
         return "None"
     return type(value).__name__
@@ -169,14 +177,16 @@ def count_params(model):
 def _record_output_shapes(model, root, inputs):
     """Runs one forward pass; returns ``{module: [formatted output shape per call]}``."""
     shapes = {module: [] for module in root.modules()}
+    inputs = to_device(inputs, model_device(model))
+    batch_size = _batch_size(inputs)
     handles = []
     for module in shapes:
         def hook(mod, args, output):
-            shapes[mod].append(format_shape(output))
+            shapes[mod].append(format_shape(output, batch_size))
         handles.append(module.register_forward_hook(hook))
     try:
         with inference_mode(model):
-            run_forward(model, to_device(inputs, model_device(model)))
+            run_forward(model, inputs)
     except Exception as error:
         raise ValueError(
             f"summary() could not run {type(root).__name__} on `example_inputs`: {error} "
@@ -187,6 +197,14 @@ def _record_output_shapes(model, root, inputs):
         for handle in handles:
             handle.remove()
     return shapes
+
+
+def _batch_size(inputs):
+    """The leading dimension of the first input tensor (the batch), or ``None``."""
+    for leaf in nest.flatten(inputs):
+        if isinstance(leaf, torch.Tensor) and leaf.dim() > 0:
+            return leaf.shape[0]
+    return None
 
 
 # ---------------------------------------------------------------------- table
@@ -232,8 +250,9 @@ def summary(model, example_inputs=None, print_fn=print, line_length=None):
             ``fit``: a tensor or array, a list/tuple (positional arguments) or a dict (keyword
             arguments). Defaults to the model's ``_example_inputs`` (one sample of the last data
             it was trained or evaluated on) when set; without inputs the shapes read ``?``.
-            Shapes are real batch shapes (``(2, 64)``, not Keras's ``(None, 64)``); a module
-            called several times with different shapes shows them joined: ``(2, 8) | (2, 4, 8)``.
+            As in Keras the batch dimension reads ``None`` (``(None, 64)``: a leading dimension
+            of the inputs' batch size); a module called several times with different shapes
+            shows them joined: ``(None, 8) | (None, 4, 8)``.
         print_fn: called with each line (Keras's convention); ``None`` prints nothing.
         line_length: total width; by default at least 65 and wide enough for every cell.
 
