@@ -15,18 +15,18 @@ from torchfit import callbacks as callbacks_module
 from torchfit import data as data_module
 from torchfit import nest, optimizers, saving
 from torchfit.logs import MetricLogs, to_floats
-from torchfit.trainer import arguments, loops
+from torchfit.trainer import arguments, checkpoint, loops
 from torchfit.trainer.additions import Additions
 from torchfit.trainer.arguments import NotCompiledError, resolve_device  # noqa: F401 (re-exported)
 from torchfit.trainer.compile_utils import CompiledLoss, CompiledMetrics
 from torchfit.trainer.epoch_iterator import EpochIterator
 from torchfit.trainer.inputs import (
-    check_first_batch,
     check_input_names,
+    first_batch_check,
     floating_dtype,
     forward_keywords,
 )
-from torchfit.trainer.jit import check_jit_compile, compiled_forward
+from torchfit.trainer.jit import check_jit_compile, set_jit
 from torchfit.trainer.step import StepPolicy
 from torchfit.utils.summary import summary as summary_table
 from torchfit.utils.validation import check_kwargs
@@ -239,18 +239,8 @@ class Model(nn.Module):
         self.optimizer.zero_grad(set_to_none=True)
         self._step = step
         self.run_eagerly = run_eagerly
-        self._set_jit(jit_compile)
+        set_jit(self, jit_compile)
         self.compiled = True
-
-    def _set_jit(self, jit_compile):
-        """Runs ``forward`` through ``torch.compile`` (or back to eager when ``False``)."""
-        self.__dict__.pop("forward", None)
-        if not jit_compile:
-            return
-        options = jit_compile if isinstance(jit_compile, dict) else {}
-        eager = self.module if self.module is not None else type(self).forward.__get__(self)
-        # An instance attribute: nn.Module's __call__ looks `forward` up on the instance first.
-        self.__dict__["forward"] = compiled_forward(eager, options)
 
     # ------------------------------------------------------------------ one batch
     def call_with_inputs(self, x):
@@ -381,22 +371,10 @@ class Model(nn.Module):
         check_input_names(x, self._forward_names, type(target).__name__)
 
     def _adapter(self, x, y, sample_weight, batch_size, shuffle=False, class_weight=None):
-        target = self.module if self.module is not None else self
-        # A model that reads batches itself may give the items another meaning.
-        own_steps = any(getattr(type(self), name) is not getattr(Model, name) for name in (
-            "train_step", "test_step", "predict_step", "call_with_inputs"))
-
-        def check_batch(batch, adapter):  # the first streamed batch, once
-            seen = self._example_inputs if isinstance(
-                adapter, (data_module.DatasetAdapter, data_module.IterableDatasetAdapter)) else None
-            check_first_batch(batch, adapter.source, None if own_steps else target.forward,
-                              type(target).__name__, seen, adapter.batch_size,
-                              adapter.batch_size is not None)
-
         return data_module.get_adapter(
             x, y, sample_weight, batch_size=batch_size, shuffle=shuffle,
             class_weight=class_weight, device=self.device, dtype=floating_dtype(self),
-            check_batch=check_batch,
+            check_batch=first_batch_check(self, Model),
         )
 
     def _callbacks(self, callbacks, verbose, epochs, steps, add_history=False):
@@ -545,28 +523,8 @@ class Model(nn.Module):
         The file restores into a model built from the same code with ``load``; it holds tensors
         and plain values only, so loading never unpickles objects.
         """
-        history = self.history
-        training = {
-            # Epochs completed, and optimizer steps taken (torchfit optimizers count them).
-            "epoch": history.epoch[-1] + 1 if history is not None and history.epoch else 0,
-            "step": getattr(self.optimizer, "iterations", 0),
-        }
-        if history is not None:
-            training["history"] = {key: list(values) for key, values in history.history.items()}
-            training["epochs"] = list(history.epoch)
-        saving.save_checkpoint(
-            filepath, self.weights_module().state_dict(),
-            self.optimizer.state_dict() if self.optimizer is not None else None, training,
-        )
+        checkpoint.save_model(self, filepath)
 
     def load(self, filepath):
         """Restores what ``save`` wrote. Compile first to restore the optimizer state too."""
-        checkpoint = saving.load_checkpoint(filepath, map_location=self.device)
-        self.weights_module().load_state_dict(checkpoint["model"])
-        if checkpoint["optimizer"] is not None and self.optimizer is not None:
-            self.optimizer.load_state_dict(checkpoint["optimizer"])
-        training = checkpoint["training"] or {}
-        if "history" in training:
-            self.history = callbacks_module.History()
-            self.history.history = training["history"]
-            self.history.epoch = training["epochs"]
+        checkpoint.load_model(self, filepath)

@@ -5,7 +5,7 @@ import torch
 
 import torchfit
 from helpers import blobs, make_model
-from torchfit.trainer.jit import check_jit_compile, compiled_forward
+from torchfit.trainer.jit import check_jit_compile, compiled_forward, set_jit
 
 X, Y = blobs()
 
@@ -75,3 +75,11 @@ def test_check_jit_compile_accepts_bools_and_dicts_only():
     check_jit_compile({"mode": "reduce-overhead"})
     with pytest.raises(TypeError, match=r"Received: jit_compile='yes'"):
         check_jit_compile("yes")
+
+
+def test_set_jit_installs_and_removes_the_compiled_forward():
+    model = make_model()
+    set_jit(model, {"backend": "eager"})
+    assert "forward" in model.__dict__
+    set_jit(model, False)
+    assert "forward" not in model.__dict__

@@ -12,9 +12,10 @@ import itertools
 
 import torch
 
+from torchfit import data as data_module
 from torchfit import nest
 
-__all__ = ["forward_keywords", "check_input_names", "floating_dtype", "positional_arity",
+__all__ = ["first_batch_check", "forward_keywords", "check_input_names", "floating_dtype", "positional_arity",
            "check_first_batch"]
 
 
@@ -179,3 +180,23 @@ def _check_ranks(x, seen_inputs, source, batch_size, batches_items):
             fix = (f"{source}'s items are samples, batched by batch_size={batch_size}: "
                    f"{shapes}. If its items are already batches, {ready}.")
         raise ValueError(fix)
+
+
+def first_batch_check(model, base):
+    """The ``check_batch(batch, adapter)`` hook the data adapters call on their first batch.
+
+    It runs ``check_first_batch`` against ``model``'s forward, unless ``model`` overrides one of
+    ``base``'s step methods (a model that reads batches itself may give the items another meaning).
+    """
+    target = model.module if model.module is not None else model
+    own_steps = any(getattr(type(model), name) is not getattr(base, name) for name in (
+        "train_step", "test_step", "predict_step", "call_with_inputs"))
+    datasets = (data_module.DatasetAdapter, data_module.IterableDatasetAdapter)
+
+    def check_batch(batch, adapter):  # the first streamed batch, once
+        seen = model._example_inputs if isinstance(adapter, datasets) else None
+        check_first_batch(batch, adapter.source, None if own_steps else target.forward,
+                          type(target).__name__, seen, adapter.batch_size,
+                          adapter.batch_size is not None)
+
+    return check_batch

@@ -10,7 +10,7 @@ import warnings
 
 import torch
 
-__all__ = ["compiled_forward", "check_jit_compile"]
+__all__ = ["compiled_forward", "check_jit_compile", "set_jit"]
 
 
 def check_jit_compile(jit_compile):
@@ -50,3 +50,14 @@ def compiled_forward(eager, options):
         return outputs
 
     return forward
+
+
+def set_jit(model, jit_compile):
+    """Runs ``model``'s forward through ``torch.compile`` (or back to eager when ``False``)."""
+    model.__dict__.pop("forward", None)
+    if not jit_compile:
+        return
+    options = jit_compile if isinstance(jit_compile, dict) else {}
+    eager = model.module if model.module is not None else type(model).forward.__get__(model)
+    # An instance attribute: nn.Module's __call__ looks `forward` up on the instance first.
+    model.__dict__["forward"] = compiled_forward(eager, options)
