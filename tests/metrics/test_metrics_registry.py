@@ -76,3 +76,15 @@ def test_get_errors_name_what_was_received():
         metrics.get(3)
     with pytest.raises(TypeError, match=r"the class dict is not a torchfit.metrics.Metric"):
         metrics.get(dict)
+
+
+def test_any_module_metric_is_called_in_torch_order():
+    class Asymmetric(torch.nn.Module):  # forward(input, target), as torch code writes losses
+        def forward(self, input, target):
+            return (input - 2 * target).mean()
+
+    metric = metrics.get(Asymmetric())
+    y_true, y_pred = torch.tensor([1.0, 1.0]), torch.tensor([5.0, 7.0])
+    metric.update_state(y_true, y_pred)
+    assert metric.name == "asymmetric"
+    assert float(metric.result()) == pytest.approx(((5 - 2) + (7 - 2)) / 2)

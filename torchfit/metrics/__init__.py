@@ -164,7 +164,7 @@ def get(identifier):
         )
     if _is_torchmetrics_metric(identifier):
         return TorchMetricsWrapper(identifier)
-    if isinstance(identifier, _torch.nn.modules.loss._Loss):
+    if isinstance(identifier, _torch.nn.Module):  # torch order, as for losses
         return MeanMetricWrapper(
             _torch_loss, name=_to_snake_case(type(identifier).__name__), loss=identifier
         )
