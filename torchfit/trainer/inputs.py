@@ -15,8 +15,8 @@ import torch
 from torchfit import data as data_module
 from torchfit import nest
 
-__all__ = ["first_batch_check", "forward_keywords", "check_input_names", "floating_dtype", "positional_arity",
-           "check_first_batch"]
+__all__ = ["check_first_batch", "check_input_names", "first_batch_check", "floating_dtype",
+           "forward_keywords", "positional_arity"]
 
 
 def forward_keywords(forward):
