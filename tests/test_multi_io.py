@@ -174,3 +174,41 @@ def test_a_mistyped_input_name_in_a_dataset_is_an_error_listing_forward_paramete
                                          r"MultiInputMultiOutput.forward: \['img_input', "
                                          r"'ts_input'\]"):
         model.fit(Typo(IMG, TS, SCORE, CLASS), epochs=1, verbose=0)
+
+
+class _TwoHeads(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(3, 1), nn.Linear(3, 1)
+
+    def forward(self, x):
+        return self.a(x), self.b(x)
+
+
+def test_metric_instances_are_copied_per_output_and_results_grouped_per_output():
+    # Keras (tf.keras 2 MetricsContainer, and Keras 3) groups each output's metrics, then its
+    # weighted metrics; a weighted metric named like an unweighted one gets "weighted_".
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 3)).astype(np.float32)
+    y1, y2 = (rng.normal(size=(8, 1)).astype(np.float32) for _ in range(2))
+    w = rng.uniform(0.1, 2.0, size=8).astype(np.float32)
+    model = model_with(_TwoHeads(), loss="mse",
+                       metrics=[torchfit.metrics.MeanSquaredError()],
+                       weighted_metrics=[torchfit.metrics.MeanSquaredError()])
+    results = model.evaluate(x, [y1, y2], sample_weight=w, batch_size=8, verbose=0)
+    assert model.metrics_names == [
+        "loss", "output_1_loss", "output_2_loss",
+        "output_1_mean_squared_error", "output_1_weighted_mean_squared_error",
+        "output_2_mean_squared_error", "output_2_weighted_mean_squared_error"]
+    p1, p2 = model.predict(x, verbose=0)
+    se1, se2 = ((p1 - y1) ** 2)[:, 0], ((p2 - y2) ** 2)[:, 0]
+    loss1, loss2 = (se1 * w).mean(), (se2 * w).mean()  # Keras losses: sum over batch size
+    expected = [loss1 + loss2, loss1, loss2, se1.mean(), (se1 * w).sum() / w.sum(),
+                se2.mean(), (se2 * w).sum() / w.sum()]
+    np.testing.assert_allclose(results, expected, rtol=1e-5)
+    on_batch = model.test_on_batch(x, [y1, y2], sample_weight=w)
+    np.testing.assert_allclose(on_batch, expected, rtol=1e-5)
+    assert list(model.test_on_batch(x, [y1, y2], sample_weight=w, return_dict=True)) == \
+        model.metrics_names
+    assert list(model.train_on_batch(x, [y1, y2], sample_weight=w, return_dict=True)) == \
+        model.metrics_names

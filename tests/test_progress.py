@@ -4,6 +4,7 @@ import io
 import re
 from collections.abc import Mapping
 
+import pytest
 import torch
 
 from torchfit.progress import Progbar, format_time_per_unit, format_value
@@ -32,12 +33,35 @@ class CountingLogs(Mapping):
         return len(self.values)
 
 
-def test_format_value_is_the_keras_number_format():
-    assert format_value(0.25) == "0.2500"
-    assert format_value(0) == "0.0000"
-    assert format_value(1234.56789) == "1234.5679"
-    assert format_value(1e-5) == "1.0000e-05"
-    assert format_value(torch.tensor(0.5)) == "0.5000"
+def _keras_format(value, verbose):
+    """Keras 3's ``Progbar.update`` rule: ``.4f`` above 1e-3 (in absolute value at verbose=1)."""
+    big = abs(value) > 1e-3 if verbose == 1 else value > 1e-3
+    return f" {value:.4f}" if big else f" {value:.4e}"
+
+
+VALUES = [0.25, 0.0, 1234.56789, 1e-5, -0.25, -1e-5, 0.001, -0.001, 0.0011, -7.5]
+
+
+@pytest.mark.parametrize("verbose", [1, 2])
+def test_format_value_is_the_keras_number_format(verbose):
+    for value in VALUES:
+        assert " " + format_value(value, verbose) == _keras_format(value, verbose)
+    assert format_value(torch.tensor(0.5), verbose) == "0.5000"
+
+
+def test_format_value_pins_the_keras_strings():
+    assert format_value(0) == "0.0000e+00" and format_value(0, 2) == "0.0000e+00"
+    assert format_value(-0.25) == "-0.2500"
+    assert format_value(-0.25, 2) == "-2.5000e-01"
+
+
+def test_verbose_2_lines_use_the_verbose_2_rule():
+    stream = io.StringIO()
+    Progbar(2, verbose=2, stream=stream).update(2, {"loss": -0.25, "acc": 0}, finalize=True)
+    assert stream.getvalue().endswith(" - loss: -2.5000e-01 - acc: 0.0000e+00\n")
+    stream = io.StringIO()
+    Progbar(2, verbose=1, stream=stream).update(2, {"loss": -0.25}, finalize=True)
+    assert stream.getvalue().endswith(" - loss: -0.2500\n")
 
 
 def test_format_time_per_unit():

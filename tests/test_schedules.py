@@ -159,3 +159,28 @@ def test_base_class_requires_call_and_config():
     with pytest.raises(NotImplementedError, match=r"NoCall must implement __call__"):
         NoCall()(0)
     assert "NoCall object" in repr(NoCall())
+
+
+def _keras_linear_warmup(step, warmup_steps, initial_lr, target_lr):
+    """Verbatim from tf-keras's ``CosineDecayTestV2.linear_warmup``."""
+    completed_fraction = step / warmup_steps
+    total_delta = target_lr - initial_lr
+    return completed_fraction * total_delta
+
+
+def test_cosine_decay_warmup_only_with_zero_decay_steps():
+    # tf-keras CosineDecayTestV2.testWarmup: decay_steps=0, a warmup only.
+    warmup_steps, initial_lr, target_lr = 1500, 0.0, 10.0
+    lr = schedules.CosineDecay(initial_lr, 0, warmup_target=target_lr, warmup_steps=warmup_steps)
+    for step in range(0, 1500, 250):
+        expected = _keras_linear_warmup(step, warmup_steps, initial_lr, target_lr)
+        assert lr(step) == pytest.approx(expected, rel=1e-6, abs=1e-6)
+    # After the warmup there is nothing to decay: the rate holds at the target (tf-keras: NaN).
+    assert lr(1500) == target_lr and lr(10_000) == target_lr
+
+
+def test_cosine_decay_zero_decay_steps_needs_a_warmup():
+    with pytest.raises(ValueError, match=r"Argument `decay_steps` must be > 0. Received: decay_steps=0"):
+        schedules.CosineDecay(0.1, 0, warmup_target=1.0, warmup_steps=0)
+    with pytest.raises(ValueError, match=r"Argument `decay_steps` must be > 0"):
+        schedules.CosineDecay(0.1, -1, warmup_target=1.0, warmup_steps=10)

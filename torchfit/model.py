@@ -419,8 +419,12 @@ class Model(nn.Module):
         )
         val = None
         if val_x is not None:
+            # A validation stream (DataLoader, IterableDataset, generator) is used as it comes:
+            # `batch_size` reaches only the validation data that torchfit batches itself.
+            if validation_batch_size is None and data_module.batches_samples(val_x):
+                validation_batch_size = batch_size
             val = EpochIterator(
-                self._adapter(val_x, val_y, val_sw, validation_batch_size or batch_size),
+                self._adapter(val_x, val_y, val_sw, validation_batch_size),
                 validation_steps, self.device,
             )
         callback_list = self._callbacks(callbacks, verbose, epochs, train.num_steps,

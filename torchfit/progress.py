@@ -18,10 +18,19 @@ import time
 __all__ = ["Progbar", "format_value", "format_time_per_unit", "terminal_width"]
 
 
-def format_value(value):
-    """Keras's number format: 4 decimals, or scientific notation for tiny values."""
+def format_value(value, verbose=1):
+    """Keras's number format: 4 decimals above 1e-3, scientific notation otherwise.
+
+    As Keras's ``Progbar``: at ``verbose=1`` the test is ``abs(value) > 1e-3``; at ``verbose=2`` it
+    is ``value > 1e-3``, so zero and every negative value print in scientific notation there.
+
+    Example:
+        >>> format_value(0.25), format_value(0), format_value(-0.25), format_value(-0.25, 2)
+        ('0.2500', '0.0000e+00', '-0.2500', '-2.5000e-01')
+    """
     value = float(value)  # sync: one per device value, only when a line is drawn
-    return f"{value:.4f}" if abs(value) > 1e-3 or value == 0 else f"{value:.4e}"
+    big = abs(value) > 1e-3 if verbose == 1 else value > 1e-3
+    return f"{value:.4f}" if big else f"{value:.4e}"
 
 
 def format_time_per_unit(seconds, unit="step"):
@@ -125,7 +134,8 @@ class Progbar:
             line = (f"{total}/{total} - {elapsed:.0f}s - "
                     f"{format_time_per_unit(per_unit, self.unit_name)}")
         for key, value in (values or {}).items():
-            line += f" - {key}: {format_value(value)}"
+            text = format_value(value) if self.verbose == 1 else format_value(value, self.verbose)
+            line += f" - {key}: {text}"
         if self._cut and not finalize:
             columns = terminal_width(self.stream)  # read per drawn line: terminals get resized
             if len(line) > columns:

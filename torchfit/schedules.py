@@ -231,6 +231,8 @@ class CosineDecay(LearningRateSchedule):
     ``c = 0.5 * (1 + cos(pi * min(step, decay_steps) / decay_steps))``. With ``warmup_target``: a
     linear ramp from ``initial_learning_rate`` to ``warmup_target`` over the first ``warmup_steps``
     steps, then the same cosine decay from ``warmup_target`` down to ``alpha * warmup_target``.
+    ``decay_steps=0`` with a warmup is a warmup only, as in tf.keras 2: the rate then holds at
+    ``warmup_target`` (where tf.keras 2 returns NaN; Keras 3 refuses ``decay_steps=0``).
 
     Example:
         >>> lr = CosineDecay(0.0, decay_steps=100, warmup_target=0.1, warmup_steps=10)
@@ -247,10 +249,18 @@ class CosineDecay(LearningRateSchedule):
         warmup_target=None,
         warmup_steps=0,
     ):
-        _check_positive("decay_steps", decay_steps)
         if warmup_steps < 0:
             raise ValueError(
                 f"Argument `warmup_steps` must be >= 0. Received: warmup_steps={warmup_steps!r}"
+            )
+        has_warmup = warmup_target is not None and warmup_steps > 0
+        if not has_warmup:
+            _check_positive("decay_steps", decay_steps)
+        elif decay_steps < 0:
+            raise ValueError(
+                f"Argument `decay_steps` must be > 0 (or 0 for a warmup only, with "
+                f"`warmup_target` and `warmup_steps > 0`). Received: decay_steps={decay_steps!r}, "
+                f"warmup_target={warmup_target!r}, warmup_steps={warmup_steps!r}"
             )
         self.initial_learning_rate = initial_learning_rate
         self.decay_steps = decay_steps
@@ -267,6 +277,8 @@ class CosineDecay(LearningRateSchedule):
         if step < self.warmup_steps:
             delta = self.warmup_target - self.initial_learning_rate
             return float(delta * step / self.warmup_steps + self.initial_learning_rate)
+        if self.decay_steps == 0:  # warmup only: hold the target
+            return float(self.warmup_target)
         fraction = (step - self.warmup_steps) / self.decay_steps
         return float(self.warmup_target * _cosine(fraction, self.alpha))
 

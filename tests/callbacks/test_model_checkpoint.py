@@ -76,12 +76,15 @@ def test_model_checkpoint_save_freq_counts_batches_across_epochs(tmp_path, blobs
     assert len(reads) == 5  # batch logs were read from the device only to save
 
 
-def test_model_checkpoint_missing_template_key_lists_available_keys(tmp_path):
-    checkpoint = ModelCheckpoint(tmp_path / "m_{val_los:.2f}.pt")
-    with pytest.raises(ValueError, match=r"Failed to format this callback filepath: \".*m_\{"
-                                         r"val_los:.2f\}.pt\". Reason: 'val_los' is not in logs; "
-                                         r"available keys: loss, val_loss, epoch\."):
+def test_model_checkpoint_missing_template_key_raises_keras_key_error(tmp_path):
+    # Keras 3's ModelCheckpoint._get_file_path: KeyError('Failed to format this callback
+    # filepath: "{filepath}". Reason: {e}'), e the KeyError of str.format.
+    filepath = str(tmp_path / "m_{val_los:.2f}.pt")
+    checkpoint = ModelCheckpoint(filepath)
+    with pytest.raises(KeyError) as info:
         _checkpoint_run(checkpoint, compiled_model(), [{"loss": 1.0, "val_loss": 0.5}])
+    keras_message = f'Failed to format this callback filepath: "{filepath}". Reason: \'val_los\''
+    assert info.value.args[0] == keras_message + ". Available keys: loss, val_loss, epoch."
 
 
 @pytest.mark.parametrize("save_freq", [0, -2, "batch", 1.5, True])

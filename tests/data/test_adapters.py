@@ -484,3 +484,65 @@ def test_a_model_with_its_own_train_step_reads_the_third_item_as_it_likes():
         from_logits=True))
     model.fit(Items(), batch_size=16, epochs=1, verbose=0)
     assert seen == [torch.int64] * 4
+
+
+class _BatchesOf(IterableDataset):
+    """An IterableDataset yielding ready `(x, y)` batches."""
+
+    def __init__(self, x, y, size):
+        self.x, self.y, self.size = x, y, size
+
+    def __iter__(self):
+        for start in range(0, len(self.x), self.size):
+            yield self.x[start:start + self.size], self.y[start:start + self.size]
+
+
+class _CountTestBatches(torchfit.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.sizes = []
+
+    def on_test_batch_end(self, batch, logs=None):
+        self.sizes.append(batch)
+
+
+def _validation_case():
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 3)).astype("float32"), rng.normal(size=(64, 1)).astype("float32")
+    vx, vy = torch.from_numpy(x[:20]), torch.from_numpy(y[:20])
+    return x, y, vx, vy
+
+
+@pytest.mark.parametrize("kind", ["dataloader", "iterable_of_batches", "generator"])
+def test_fit_batch_size_does_not_leak_into_a_validation_stream(kind):
+    x, y, vx, vy = _validation_case()
+    streams = {
+        "dataloader": lambda: DataLoader(TensorDataset(vx, vy), batch_size=8),
+        "iterable_of_batches": lambda: _BatchesOf(vx, vy, 8),
+        "generator": lambda: ((vx[i:i + 8], vy[i:i + 8]) for i in range(0, 20, 8)),
+    }
+    module = torch.nn.Linear(3, 1)
+    model = torchfit.Model(module, device="cpu")
+    model.compile(optimizer="sgd", loss="mse")
+    counter = _CountTestBatches()
+    history = model.fit(x, y, batch_size=64, epochs=1, verbose=0, shuffle=False,
+                        validation_data=streams[kind](), callbacks=[counter])
+    assert len(counter.sizes) == 3  # the stream's own batches of 8, 8, 4: used as they come
+    with torch.no_grad():
+        expected = torch.nn.functional.mse_loss(module(vx), vy).item()
+    assert history.history["val_loss"][0] == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("validation_batch_size,batches", [(None, 1), (8, 3)])
+@pytest.mark.parametrize("as_dataset", [False, True], ids=["arrays", "map_dataset"])
+def test_validation_batch_size_defaults_to_batch_size_where_torchfit_batches(
+        validation_batch_size, batches, as_dataset):
+    x, y, vx, vy = _validation_case()
+    validation_data = TensorDataset(vx, vy) if as_dataset else (vx.numpy(), vy.numpy())
+    model = torchfit.Model(torch.nn.Linear(3, 1), device="cpu")
+    model.compile(optimizer="sgd", loss="mse")
+    counter = _CountTestBatches()
+    model.fit(x, y, batch_size=64, epochs=1, verbose=0, validation_data=validation_data,
+              validation_batch_size=validation_batch_size, callbacks=[counter])
+    assert len(counter.sizes) == batches  # 20 samples in batches of 64, or of 8

@@ -1,5 +1,7 @@
 """Tests for torchfit/losses/classes.py: fused fast paths, logits, label formats, config."""
 
+import warnings
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -125,3 +127,18 @@ def test_get_config_round_trips():
     assert clone.get_config() == config
     assert losses.Huber(delta=2.0).get_config()["delta"] == 2.0
     assert "CategoricalCrossentropy(from_logits=True" in repr(loss)
+
+
+@pytest.mark.parametrize("from_logits", [False, True])
+def test_categorical_crossentropy_warns_on_a_single_class_output(from_logits):
+    # Keras 3's categorical_crossentropy warns when y_pred.shape[-1] == 1.
+    loss = losses.CategoricalCrossentropy(from_logits=from_logits)
+    y_true, y_pred = torch.ones(4, 1), torch.full((4, 1), 0.7)
+    with pytest.warns(UserWarning, match=r"CategoricalCrossentropy expects y_pred of shape "
+                                         r"\(batch_size, num_classes\) with num_classes > 1\. "
+                                         r"Received: y_pred\.shape=\(4, 1\)\..*binary_crossentropy"):
+        value = loss(y_true, y_pred)
+    assert abs(float(value)) < 1e-6  # one class: the loss says nothing
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss(torch.eye(3)[[0, 1, 2, 0]], torch.full((4, 3), 1 / 3))

@@ -81,3 +81,18 @@ def test_reduce_losses_divides_by_the_number_of_losses():
     assert reduce_losses(values, weight, "sum_over_batch_size").item() == 1.0  # (1 + 3) / 4
     assert reduce_losses(values, weight, "sum").item() == 4.0
     np.testing.assert_array_equal(reduce_losses(values, weight, "none").numpy(), [1, 3, 0, 0])
+
+
+@pytest.mark.parametrize("sample_weight", [None, torch.ones(4)], ids=["unweighted", "weighted"])
+def test_an_invalid_reduction_set_after_construction_is_rejected_at_call_time(sample_weight):
+    loss = losses.MeanSquaredError()
+    loss.reduction = "mean"  # torch's name, not a Keras reduction
+    with pytest.raises(ValueError, match=r"Invalid reduction\. Received: reduction='mean'\. "
+                                         r"Expected one of: 'sum_over_batch_size', 'sum', 'none'"):
+        loss(torch.zeros(4, 2), torch.ones(4, 2), sample_weight)
+    wrapped = losses.to_loss(torch.nn.L1Loss())
+    wrapped.reduction = "avg"
+    with pytest.raises(ValueError, match=r"Received: reduction='avg'"):
+        wrapped(torch.zeros(4, 2), torch.ones(4, 2), torch.ones(4))
+    loss.reduction = "auto"  # tf.keras 2's default still means sum_over_batch_size
+    assert torch.equal(loss(torch.zeros(4, 2), torch.ones(4, 2), torch.ones(4)), torch.tensor(1.0))

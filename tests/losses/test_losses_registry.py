@@ -10,7 +10,7 @@ from torchfit import losses
 
 
 EXPECTED_NAMES = {
-    losses.BinaryCrossentropy: ["BinaryCrossentropy", "binary_crossentropy"],
+    losses.BinaryCrossentropy: ["BinaryCrossentropy", "binary_crossentropy", "bce", "BCE"],
     losses.CategoricalCrossentropy: ["CategoricalCrossentropy", "categorical_crossentropy"],
     losses.SparseCategoricalCrossentropy: ["SparseCategoricalCrossentropy",
                                            "sparse_categorical_crossentropy"],
@@ -34,13 +34,58 @@ EXPECTED_NAMES = {
 
 @pytest.mark.parametrize("cls,name",
                          [(cls, name) for cls, names in EXPECTED_NAMES.items() for name in names])
-def test_get_every_name(cls, name):
-    loss = losses.get(name)
+def test_to_loss_resolves_every_name_to_an_instance(cls, name):
+    loss = losses.to_loss(name)
     assert type(loss) is cls
     assert loss.name == cls().name
-    assert type(losses.get(loss.name)) is cls  # the canonical name round-trips
-    if name != "huber_loss":  # Huber's default name, not a Keras function
+    assert type(losses.to_loss(loss.name)) is cls  # the canonical name round-trips
+    if name not in ("huber_loss", "bce", "BCE"):  # Huber's name; Keras's registry-only alias
         assert callable(getattr(losses, name))  # each name is also a module attribute
+
+
+@pytest.mark.parametrize("cls,name",
+                         [(cls, name) for cls, names in EXPECTED_NAMES.items() for name in names])
+def test_get_returns_functions_for_function_names_as_keras(cls, name):
+    # Keras 3's losses.get: a class name gives an instance, a function name (or alias such as
+    # "mse", "bce") gives the function itself.
+    loss = losses.get(name)
+    if name == cls.__name__ or name == "huber_loss":
+        assert type(loss) is cls
+    else:
+        assert loss is getattr(losses, {"bce": "binary_crossentropy"}.get(name.lower(), name))
+        assert not isinstance(loss, losses.Loss) and callable(loss)
+
+
+def test_get_mse_and_bce_are_the_keras_functions():
+    assert losses.get("mse") is losses.mean_squared_error
+    assert losses.get("MSE") is losses.mean_squared_error
+    assert losses.get("bce") is losses.binary_crossentropy
+    assert losses.get("BCE") is losses.binary_crossentropy
+    assert type(losses.get("MeanSquaredError")) is losses.MeanSquaredError
+    y_true, y_pred = torch.tensor([[0.0, 1.0]]), torch.tensor([[0.5, 0.5]])
+    assert torch.equal(losses.get("mse")(y_true, y_pred), ((y_true - y_pred) ** 2).mean(-1))
+
+
+def test_compile_mse_string_still_trains_and_logs_loss():
+    torch.manual_seed(0)
+    x = np.random.default_rng(0).normal(size=(32, 3)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    module = nn.Linear(3, 1)
+    reference = nn.Linear(3, 1)
+    reference.load_state_dict(module.state_dict())
+    model = torchfit.Model(module, device="cpu")
+    model.compile(optimizer=torchfit.optimizers.SGD(learning_rate=0.1), loss="mse")
+    history = model.fit(x, y, batch_size=32, epochs=3, verbose=0, shuffle=False)
+    assert list(history.history) == ["loss"]
+    optimizer = torch.optim.SGD(reference.parameters(), lr=0.1)
+    expected = []
+    for _ in range(3):
+        loss = torch.nn.functional.mse_loss(reference(torch.from_numpy(x)), torch.from_numpy(y))
+        expected.append(loss.item())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    np.testing.assert_allclose(history.history["loss"], expected, rtol=1e-5)
 
 
 def test_get_registry_has_no_unexpected_names():
@@ -68,15 +113,19 @@ def test_get_passes_through_and_wraps():
 def test_get_unknown_name_suggests_the_closest():
     with pytest.raises(ValueError, match=r"^Unknown loss: 'sparse_categorical_crossentropyy'\. "
                                          r"Did you mean 'sparse_categorical_crossentropy'\? "
-                                         r"Valid names: 'BinaryCrossentropy', "):
+                                         r"Valid names: 'BCE', 'BinaryCrossentropy', "):
         losses.get("sparse_categorical_crossentropyy")
     with pytest.raises(ValueError, match=r"^Unknown loss: 'zzz'\. Valid names: .*'mse'"):
         losses.get("zzz")
 
 
-def test_get_rejects_other_objects():
-    with pytest.raises(TypeError, match=r"Received: loss=3 \(of type int\)\. Expected a loss name"):
-        losses.get(3)
+@pytest.mark.parametrize("resolve", [losses.get, losses.to_loss], ids=["get", "to_loss"])
+def test_get_rejects_other_objects_with_a_value_error(resolve):
+    # Keras 3's losses.get raises ValueError("Could not interpret loss identifier: 0").
+    with pytest.raises(ValueError, match=r"Received: loss=3 \(of type int\)\. Expected a loss name"):
+        resolve(3)
+    with pytest.raises(ValueError, match=r"Could not interpret loss identifier\. Received: loss=0 "):
+        resolve(0)
 
 
 class _PinballModule(nn.Module):

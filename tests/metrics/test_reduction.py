@@ -47,3 +47,35 @@ def test_bad_sample_weight_shape_is_a_clear_error():
         ValueError, match=r"sample_weight cannot be broadcast.*shape \(3,\).*\(4,\)"
     ):
         metrics.Mean().update_state(torch.ones(4), sample_weight=torch.ones(3))
+
+
+def test_weighted_mean_reduces_values_to_the_weights_rank_as_keras():
+    # tf-keras MeanTest.test_mean_with_sample_weight, numbers kept from the Keras test.
+    m = metrics.Mean(dtype=torch.float64)
+    m.update_state(100, sample_weight=0.5)
+    assert m.result().item() == 50 / 0.5
+    m.update_state([1, 5], sample_weight=[1, 0.2])
+    assert m.result().item() == pytest.approx(52 / 1.7, abs=1e-2)
+    m.update_state([1, 2], sample_weight=0.5)
+    assert m.result().item() == pytest.approx(53.5 / 2.7, abs=1e-2)
+    m.update_state([1, 5], sample_weight=[[1], [0.2]])
+    assert m.result().item() == pytest.approx(55.5 / 3.9, abs=1e-2)
+    m.update_state([[1], [5]], sample_weight=[1, 0.2])
+    assert m.result().item() == pytest.approx(57.5 / 5.1, abs=1e-2)
+    assert m.total.item() == pytest.approx(57.5, abs=1e-2)
+    assert m.count.item() == pytest.approx(5.1, abs=1e-2)
+    # values reduced to the dimensions of the weights
+    m.update_state([[[1.0, 2.0], [3.0, 2.0], [0.5, 4.0]]], sample_weight=[0.5])
+    assert np.round(m.result().item(), 2) == 10.45
+    assert np.round(m.total.item(), 2) == 58.54
+    assert np.round(m.count.item(), 2) == 5.6
+
+
+def test_weighted_mean_of_rank_3_values_matches_a_numpy_per_sample_mean():
+    values = RNG.normal(size=(6, 3, 2)).astype(np.float32)
+    w = weights[:6].astype(np.float32)
+    m = metrics.Mean()
+    m.update_state(torch.from_numpy(values), sample_weight=torch.from_numpy(w))
+    per_sample = values.mean(axis=(1, 2))
+    np.testing.assert_allclose(m.result().numpy(), (per_sample * w).sum() / w.sum(), rtol=1e-5)
+    np.testing.assert_allclose(m.count.numpy(), w.sum(), rtol=1e-6)

@@ -215,3 +215,23 @@ def test_compiled_metrics_without_metrics_ignore_unmatched_targets():
     assert compiled.metrics == []
     compiled.update_state(torch.zeros(4), (torch.zeros(4, 6),) * 3)
 
+
+
+def test_one_metric_instance_for_two_outputs_gets_one_copy_each_named_per_output():
+    instance = metrics.CategoricalAccuracy()
+    compiled = CompiledMetrics(metrics=[instance], weighted_metrics=["categorical_accuracy"])
+    y_pred = (torch.tensor([[0.9, 0.1], [0.2, 0.8]]), torch.tensor([[0.3, 0.7], [0.6, 0.4]]))
+    y_true = (torch.tensor([[1.0, 0.0], [1.0, 0.0]]), torch.tensor([[0.0, 1.0], [0.0, 1.0]]))
+    compiled.build(y_true, y_pred, {})
+    assert [m.name for m in compiled.metrics] == [
+        "output_1_categorical_accuracy", "output_1_weighted_categorical_accuracy",
+        "output_2_categorical_accuracy", "output_2_weighted_categorical_accuracy"]
+    assert compiled.metrics[0] is instance and compiled.metrics[2] is not instance
+    compiled.update_state(y_true, y_pred, sample_weight=torch.tensor([1.0, 3.0]))
+    expected = [np.mean([1, 0]), 1 / 4, np.mean([1, 0]), 1 / 4]
+    np.testing.assert_allclose([m.result().item() for m in compiled.metrics], expected)
+    # Building again (a second compile with the same instance) does not prefix twice.
+    again = CompiledMetrics(metrics=[instance])
+    again.build(y_true, y_pred, {})
+    assert [m.name for m in again.metrics] == ["output_1_categorical_accuracy",
+                                              "output_2_categorical_accuracy"]

@@ -84,8 +84,8 @@ class ModelCheckpoint(MonitorCallback):
         initial_value_threshold: the ``best`` to beat before the first save.
 
     Raises:
-        ValueError: an unknown suffix, a malformed template, a bad ``save_freq`` or ``mode``;
-            at save time, a template naming a key that is not in the logs.
+        ValueError: an unknown suffix, a malformed template, a bad ``save_freq`` or ``mode``.
+        KeyError: at save time, a template naming a key that is not in the logs (as Keras).
 
     Example:
         >>> import os
@@ -188,7 +188,11 @@ class ModelCheckpoint(MonitorCallback):
         try:
             return self.filepath.format(**values)
         except KeyError as err:
-            reason = f"{err.args[0]!r} is not in logs; available keys: {', '.join(values)}"
+            # Keras's KeyError and message, then the keys the template may use.
+            raise KeyError(
+                f'Failed to format this callback filepath: "{self.filepath}". Reason: {err}. '
+                f"Available keys: {', '.join(values)}."
+            ) from None
         except (IndexError, ValueError) as err:
             reason = f"{err} (available keys: {', '.join(values)})"
         raise ValueError(

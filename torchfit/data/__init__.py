@@ -41,6 +41,7 @@ __all__ = [
     "get_adapter",
     "check_array_leaves",
     "is_array_like",
+    "batches_samples",
     "is_data",
     "split_for_validation",
     "ArrayAdapter",
@@ -115,6 +116,19 @@ _ADAPTERS = (
     (_is_map_dataset, _streamed(DatasetAdapter, "Dataset", True)),
     (_is_iterator, _streamed(GeneratorAdapter, "generator", False)),
 )
+
+
+def batches_samples(value):
+    """True when torchfit batches ``value`` itself: arrays and map-style Datasets.
+
+    A ``DataLoader``, an ``IterableDataset`` and a generator are used as they come (``fit``'s
+    ``batch_size`` does not reach a validation stream).
+
+    Example:
+        >>> batches_samples(np.zeros((4, 2))), batches_samples(iter([]))
+        (True, False)
+    """
+    return is_array_like(value) or _is_map_dataset(value)
 
 
 def is_data(value):

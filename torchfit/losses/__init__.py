@@ -5,7 +5,9 @@ scalar tensor (or per-sample losses with `reduction="none"`), and has a snake_ca
 counterpart returning per-sample losses (`mean_squared_error(y_true, y_pred)`). `get(identifier)`
 resolves what `Model.compile(loss=...)` receives: a name, a `Loss`, any `nn.Module` (torch's
 loss modules and your own, called in torch order, `module(y_pred, y_true)`) or any other callable
-`fn(y_true, y_pred)` (Keras order).
+`fn(y_true, y_pred)` (Keras order). As in Keras 3, `get` returns the function for a function name
+or alias (`get("mse") is mean_squared_error`) and an instance for a class name;
+`to_loss(identifier)` always returns a `Loss` (what `compile` uses).
 
 The package: `loss.py` (the `Loss` base class, sample weighting and reductions), `functions.py`
 (the per-sample functions and their shared input checks), `classes.py` (one `Loss` class per
@@ -111,6 +113,7 @@ __all__ = [
     "MSLE",
     "KLD",
     "get",
+    "to_loss",
 ]
 
 _REGISTRY = {
@@ -130,6 +133,8 @@ _REGISTRY = {
     "CategoricalHinge": CategoricalHinge,
     "CosineSimilarity": CosineSimilarity,
     "binary_crossentropy": BinaryCrossentropy,
+    "bce": BinaryCrossentropy,
+    "BCE": BinaryCrossentropy,
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
     "mean_squared_error": MeanSquaredError,
@@ -160,7 +165,43 @@ _REGISTRY = {
 }
 
 
+# Names (and aliases) of loss functions: `get` returns the function itself, as Keras 3 does.
+# "huber_loss" is only the default name of `Huber`, not a function: it stays a class name.
+_FUNCTIONS = {
+    name: globals()[name]
+    for name, cls in _REGISTRY.items()
+    if name not in (cls.__name__, "huber_loss", "bce", "BCE")
+}
+_FUNCTIONS.update(bce=binary_crossentropy, BCE=binary_crossentropy)
+
+
 def get(identifier):
+    """Retrieve a loss the Keras 3 way: a function for a function name, else as `to_loss`.
+
+    Args:
+        identifier: A function name or alias such as `"mean_squared_error"`, `"mse"` or `"bce"`
+            (the function itself, `fn(y_true, y_pred)` returning per-sample losses); anything
+            else as `to_loss` (a class name such as `"MeanSquaredError"` gives a new instance).
+
+    Returns:
+        A loss function, a `Loss`, or `None`.
+
+    Raises:
+        ValueError: For an unknown name, listing the closest and all valid names, and for
+            anything that is not a loss.
+
+    Example:
+        >>> torchfit.losses.get("mse") is torchfit.losses.mean_squared_error
+        True
+        >>> torchfit.losses.get("MeanSquaredError")
+        MeanSquaredError(name='mean_squared_error', reduction='sum_over_batch_size')
+    """
+    if isinstance(identifier, str) and identifier in _FUNCTIONS:
+        return _FUNCTIONS[identifier]
+    return to_loss(identifier)
+
+
+def to_loss(identifier):
     """Resolve a loss identifier, as `Model.compile(loss=...)` receives it, to a `Loss`.
 
     Args:
@@ -176,13 +217,13 @@ def get(identifier):
         A `Loss`, or `None`.
 
     Raises:
-        ValueError: For an unknown name, listing the closest and all valid names.
-        TypeError: For anything else.
+        ValueError: For an unknown name, listing the closest and all valid names, and for
+            anything else (as Keras's `losses.get`).
 
     Example:
-        >>> torchfit.losses.get("mse")
+        >>> torchfit.losses.to_loss("mse")
         MeanSquaredError(name='mean_squared_error', reduction='sum_over_batch_size')
-        >>> torchfit.losses.get(nn.L1Loss()).name
+        >>> torchfit.losses.to_loss(nn.L1Loss()).name
         'l1_loss'
     """
     if identifier is None or isinstance(identifier, Loss):
@@ -201,7 +242,7 @@ def get(identifier):
         return TorchLossWrapper(identifier)
     if callable(identifier):
         return LossFunctionWrapper(identifier)
-    raise TypeError(
+    raise ValueError(
         f"Could not interpret loss identifier. Received: loss={identifier!r} "
         f"(of type {type(identifier).__name__}). Expected a loss name such as "
         f"'sparse_categorical_crossentropy', a torchfit.losses.Loss, an nn.Module called "

@@ -5,6 +5,8 @@ where torch has one fused kernel for the unweighted mean (MSE, MAE, BCE, crossen
 Poisson), `_mean` uses it, since that is the path taken every step without sample weights.
 """
 
+import warnings
+
 import torch.nn.functional as F
 
 from torchfit.losses.functions import (
@@ -95,6 +97,20 @@ class BinaryCrossentropy(Loss):
                 "axis": self.axis, **super().get_config()}
 
 
+def _warn_single_class(y_pred, axis):
+    """Warn, as Keras 3 does, when the class axis has one class: the loss is then always 0."""
+    shape = getattr(y_pred, "shape", None)
+    if shape is not None and len(shape) and shape[axis] == 1:
+        warnings.warn(
+            f"CategoricalCrossentropy expects y_pred of shape (batch_size, num_classes) with "
+            f"num_classes > 1. Received: y_pred.shape={tuple(shape)}. With one class the loss is "
+            f"always 0 and nothing is learned: for two classes use one sigmoid output with "
+            f"'binary_crossentropy'.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 class CategoricalCrossentropy(Loss):
     """Categorical crossentropy, for one-hot (or probability) targets.
 
@@ -116,6 +132,7 @@ class CategoricalCrossentropy(Loss):
         self.axis = axis
 
     def call(self, y_true, y_pred):
+        _warn_single_class(y_pred, self.axis)
         return categorical_crossentropy(
             y_true, y_pred, self.from_logits, self.label_smoothing, self.axis
         )
@@ -123,6 +140,7 @@ class CategoricalCrossentropy(Loss):
     def _mean(self, y_true, y_pred):
         if not self.from_logits:
             return self.call(y_true, y_pred).mean()
+        _warn_single_class(y_pred, self.axis)
         y_true, y_pred = prepare(y_true, y_pred, ONE_HOT_HINT)
         class_dim = self.axis % y_pred.dim() if y_pred.dim() else 0
         return F.cross_entropy(

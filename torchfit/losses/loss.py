@@ -74,7 +74,12 @@ def reduce_losses(losses, sample_weight, reduction):
         return losses.mean()
     if reduction == "sum":
         return losses.sum()
-    return losses
+    if reduction == "none":
+        return losses
+    # A `reduction` set after construction: "auto" still means sum_over_batch_size, anything
+    # else is refused here rather than silently returning unreduced losses.
+    check_reduction(reduction)
+    return losses.mean()
 
 
 class Loss:

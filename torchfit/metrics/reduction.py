@@ -33,7 +33,9 @@ class Mean(Metric):
     """The (weighted) mean of every value seen: `update_state(values, sample_weight=None)`.
 
     With `sample_weight`, the result is `sum(values * w) / sum(w)` (w broadcast against values,
-    `(N,)` or `(N, 1)` weights for `(N, ...)` values, as in Keras).
+    `(N,)` or `(N, 1)` weights for `(N, ...)` values, as in Keras). Values with two or more axes
+    more than the weights are first averaged over those trailing axes, as tf-keras does, so a
+    `(N,)` weight counts once per sample.
 
     Example:
         >>> m = torchfit.metrics.Mean()
@@ -43,6 +45,10 @@ class Mean(Metric):
         >>> m.update_state(torch.tensor([2.0, 4.0]), sample_weight=torch.tensor([1.0, 0.0]))
         >>> m.result()  # (16 + 2) / (4 + 1)
         tensor(3.6000)
+        >>> m = torchfit.metrics.Mean()
+        >>> m.update_state(torch.tensor([[[1.0, 3.0]], [[5.0, 7.0]]]), sample_weight=[1.0, 3.0])
+        >>> m.result()  # (2 * 1 + 6 * 3) / (1 + 3)
+        tensor(5.)
     """
 
     def __init__(self, name="mean", dtype=None):
@@ -62,7 +68,15 @@ class Mean(Metric):
             self.total += values.sum()
             self.count += values.numel()
             return
-        weighted, weight = _apply_weight(values, self._as_tensor(sample_weight))
+        weight = self._as_tensor(sample_weight)
+        weight_rank = weight.dim()
+        while weight_rank > values.dim() and weight.shape[weight_rank - 1] == 1:
+            weight_rank -= 1
+        if 0 < weight_rank < values.dim() - 1:
+            # tf-keras's Reduce: weights more than one axis short of the values weight the mean
+            # over the extra trailing axes (one count per weight, not per element).
+            values = values.mean(dim=tuple(range(weight_rank, values.dim())))
+        weighted, weight = _apply_weight(values, weight)
         self.total += weighted.sum()
         self.count += weight.expand(weighted.shape).sum()
 

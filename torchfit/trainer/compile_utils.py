@@ -216,7 +216,7 @@ class CompiledLoss:
 
     def __init__(self, loss, loss_weights=None, output_names=None, tracks_total=True):
         # Resolve now so that unknown identifiers fail in compile().
-        nest.map_structure(losses_module.get, loss)
+        nest.map_structure(losses_module.to_loss, loss)
         self._config = loss
         self._loss_weights = loss_weights
         self._output_names = output_names
@@ -253,7 +253,7 @@ class CompiledLoss:
             if isinstance(weight, (list, tuple)) and len(weight) == 1:
                 weight = weight[0]
             self._is_single = True
-            self._single = losses_module.get(self._config)
+            self._single = losses_module.to_loss(self._config)
             self._single_weight = 1.0 if weight is None else float(weight)
             self._per_output = []
             return
@@ -265,7 +265,7 @@ class CompiledLoss:
                 continue
             weight = 1.0 if weights[name] is None else float(weights[name])
             self._per_output.append(
-                (name, losses_module.get(configs[name]), weight, LossTracker(f"{name}_loss"))
+                (name, losses_module.to_loss(configs[name]), weight, LossTracker(f"{name}_loss"))
             )
         if not self._per_output:
             raise ValueError("`loss` gives no loss for any output; nothing would be trained.")
@@ -344,7 +344,11 @@ class CompiledMetrics:
     """The compiled metrics, matched to outputs and updated per batch on the device.
 
     ``metrics`` are updated without sample weights and ``weighted_metrics`` with them, as in
-    tf.keras. A metric object belongs to one compiled model: its state would otherwise mix.
+    tf.keras. A metric object belongs to one compiled model: its state would otherwise mix; one
+    object given for several outputs is copied, one copy per output. ``metrics`` (and so the
+    logs, ``metrics_names`` and ``evaluate``'s list) go output by output, as in tf.keras: each
+    output's metrics, then its weighted metrics (``<output>_weighted_<metric>`` when the name
+    is taken).
     """
 
     def __init__(self, metrics=None, weighted_metrics=None, output_names=None, owner=None):
@@ -388,26 +392,26 @@ class CompiledMetrics:
         has_metrics = any(config is not None for config in self._configs)
         targets = _targets_by_output(y_true, names, self._has_loss) \
             if y_true is not None and has_metrics else {}
+        per_output = [(weighted, _metrics_by_output(config, names))
+                      for weighted, config in zip((False, True), self._configs)
+                      if config is not None]
         entries = []
         taken = set()
-        for weighted, config in zip((False, True), self._configs):
-            if config is None:
-                continue
-            per_output = _metrics_by_output(config, names)
-            for name in names:
-                for identifier in per_output.get(name) or ():
+        # tf.keras's order (MetricsContainer._metrics_in_order): output by output, its metrics
+        # and then its weighted metrics.
+        for name in names:
+            for weighted, identifiers in per_output:
+                for identifier in identifiers.get(name) or ():
                     metric = self._make(identifier, targets.get(name), preds[name],
                                         loss_functions.get(name))
-                    metric = metric if not _used(metric, entries) else copy.deepcopy(metric)
-                    base = metric.name if name is None else f"{name}_{metric.name}"
-                    if weighted and base in taken:
-                        base = f"weighted_{base}"
-                    log_name, suffix = base, 0
-                    while log_name in taken:
-                        suffix += 1
-                        log_name = f"{base}_{suffix}"
-                    metric.name = log_name
-                    taken.add(log_name)
+                    # The name the user gave, before any compile prefixed it (kept on the
+                    # instance, so that compiling it again does not prefix twice).
+                    given = getattr(metric, "_torchfit_given_name", None) or metric.name
+                    metric._torchfit_given_name = given
+                    if _used(metric, entries):  # one instance for several outputs: a copy each
+                        metric = copy.deepcopy(metric)
+                    metric.name = _log_name(given, name, weighted, taken)
+                    taken.add(metric.name)
                     metric.to(preds[name].device)
                     if self._owner is not None:
                         metric._torchfit_owner = self._owner
@@ -439,6 +443,21 @@ class CompiledMetrics:
             if targets.get(name) is not None:
                 metric.update_state(targets[name], preds[name],
                                     weights.get(name) if weighted else None)
+
+
+def _log_name(metric_name, output_name, weighted, taken):
+    """tf.keras's naming: ``<output>_<metric>``; a weighted metric whose name is taken becomes
+    ``weighted_<metric>`` (one output) or ``<output>_weighted_<metric>``; any other clash gets
+    ``_1``, ``_2``, ... appended."""
+    prefix = "" if output_name is None else f"{output_name}_"
+    base = prefix + metric_name
+    if weighted and base in taken:
+        base = f"{prefix}weighted_{metric_name}"
+    log_name, suffix = base, 0
+    while log_name in taken:
+        suffix += 1
+        log_name = f"{base}_{suffix}"
+    return log_name
 
 
 def _used(metric, entries):
