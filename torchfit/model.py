@@ -420,9 +420,12 @@ class Model(nn.Module):
         val = None
         if val_x is not None:
             # A validation stream (DataLoader, IterableDataset, generator) is used as it comes:
-            # `batch_size` reaches only the validation data that torchfit batches itself.
-            if validation_batch_size is None and data_module.batches_samples(val_x):
-                validation_batch_size = batch_size
+            # `batch_size` reaches only the validation data that torchfit batches itself, and a
+            # DataLoader or generator brings its own batches (Keras ignores the argument there).
+            if data_module.batches_samples(val_x):
+                validation_batch_size = validation_batch_size or batch_size
+            elif not isinstance(val_x, torch.utils.data.IterableDataset):
+                validation_batch_size = None
             val = EpochIterator(
                 self._adapter(val_x, val_y, val_sw, validation_batch_size),
                 validation_steps, self.device,

@@ -534,6 +534,21 @@ def test_fit_batch_size_does_not_leak_into_a_validation_stream(kind):
     assert history.history["val_loss"][0] == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.parametrize("kind", ["dataloader", "generator"])
+def test_an_explicit_validation_batch_size_is_ignored_for_streams_as_in_keras(kind):
+    x, y, vx, vy = _validation_case()
+    streams = {
+        "dataloader": DataLoader(TensorDataset(vx, vy), batch_size=8),
+        "generator": ((vx[i:i + 8], vy[i:i + 8]) for i in range(0, 20, 8)),
+    }
+    model = torchfit.Model(torch.nn.Linear(3, 1), device="cpu")
+    model.compile(optimizer="sgd", loss="mse")
+    counter = _CountTestBatches()
+    model.fit(x, y, batch_size=64, epochs=1, verbose=0, validation_data=streams[kind],
+              validation_batch_size=5, callbacks=[counter])
+    assert len(counter.sizes) == 3  # the stream's own 8, 8, 4
+
+
 @pytest.mark.parametrize("validation_batch_size,batches", [(None, 1), (8, 3)])
 @pytest.mark.parametrize("as_dataset", [False, True], ids=["arrays", "map_dataset"])
 def test_validation_batch_size_defaults_to_batch_size_where_torchfit_batches(
