@@ -10,7 +10,7 @@ over each epoch.
 import torch
 from torch import nn
 
-__all__ = ["Layer", "AGGREGATIONS", "check_loss_value", "check_aggregation"]
+__all__ = ["Layer", "AGGREGATIONS", "check_loss_value", "check_aggregation", "metric_value"]
 
 AGGREGATIONS = ("mean", "sum")
 
@@ -25,6 +25,13 @@ def check_loss_value(value, where):
             "Reduce it first, e.g. `self.add_loss(x.sum() * 0.1)`."
         )
     return value.reshape(())
+
+
+def metric_value(value):
+    """An added metric's value as a detached float32 scalar tensor (mean of its elements)."""
+    if not isinstance(value, torch.Tensor):
+        value = torch.as_tensor(value, dtype=torch.float32)
+    return value.detach().float().mean()
 
 
 def check_aggregation(aggregation):
@@ -66,9 +73,7 @@ class Layer(nn.Module):
         check_aggregation(aggregation)
         if not isinstance(name, str) or not name:
             raise ValueError(f"`add_metric` needs a non-empty string `name`. Received: {name!r}")
-        if not isinstance(value, torch.Tensor):
-            value = torch.as_tensor(value, dtype=torch.float32)
-        self._added_metrics.append((name, value.detach().float().mean(), aggregation))
+        self._added_metrics.append((name, metric_value(value), aggregation))
 
     def clear_added(self):
         """Forgets the losses and metrics of the previous call (the Model does this per call)."""

@@ -20,40 +20,20 @@ The submodules are looked at once, and again after ``add_loss`` / ``add_metric``
 
 import inspect
 
-import torch
-
-from torchfit.layer import Layer, check_aggregation, check_loss_value
+from torchfit.layer import Layer, check_aggregation, check_loss_value, metric_value
 from torchfit.metrics import Mean, Sum
+from torchfit.trainer.inputs import positional_arity
 
 __all__ = ["Additions"]
 
 
-def _metric_value(value):
-    if not isinstance(value, torch.Tensor):
-        value = torch.as_tensor(value, dtype=torch.float32)
-    return value.detach().float().mean()
-
-
-def _positional_arity(fn):
-    """``(required, accepted)`` positional arguments of ``fn``; None if it has no signature."""
-    try:
-        parameters = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return None
-    positional = [p for p in parameters
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    required = sum(p.default is p.empty for p in positional)
-    accepted = float("inf") if any(p.kind == p.VAR_POSITIONAL for p in parameters) \
-        else len(positional)
-    return required, accepted
-
-
 def _check_arity(fn, on, method, argument):
     """Refuses a callable that cannot be called as ``fn()`` (no ``on``) or ``fn(output)``."""
-    arity = _positional_arity(fn)
+    arity = positional_arity(fn)
     if arity is None:
         return
-    required, accepted = arity
+    required, most = arity
+    accepted = float("inf") if most is None else most
     name = getattr(fn, "__name__", type(fn).__name__)
     try:
         shown = f"{name}{inspect.signature(fn)}"
@@ -139,7 +119,7 @@ class Additions:
         for fn in self._loss_fns:
             self._call_losses.append(check_loss_value(fn(), "model.add_loss"))
         for fn, name, aggregation in self._metric_fns:
-            self._call_metrics.append((name, _metric_value(fn()), aggregation))
+            self._call_metrics.append((name, metric_value(fn()), aggregation))
 
     def losses(self, model):
         """The losses added during the last call."""
@@ -187,7 +167,7 @@ class Additions:
             return
         _submodule(root, on, "add_metric").register_forward_hook(
             lambda module, inputs, output: self._call_metrics.append(
-                (name, _metric_value(metric(output)), aggregation)))
+                (name, metric_value(metric(output)), aggregation)))
         self._has_hooks = True
 
     def update_trackers(self, model, taken_names, device):

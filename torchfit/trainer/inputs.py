@@ -98,7 +98,7 @@ def _describe(value):
 
 
 def check_first_batch(batch, source, forward, owner, seen_inputs=None, batch_size=None,
-                      batches_items=False):
+                      iterable=False):
     """Checks how the first streamed batch will be read, before any step runs.
 
     Args:
@@ -110,8 +110,9 @@ def check_first_batch(batch, source, forward, owner, seen_inputs=None, batch_siz
         owner: the module's class name.
         seen_inputs: inputs ``forward`` received before (``None``: none yet), whose ranks the
             batch's inputs must keep.
-        batch_size: the adapter's ``batch_size`` when it batches items itself.
-        batches_items: whether the adapter batches the source's items (so they are samples).
+        batch_size: the adapter's ``batch_size`` when it batches the source's items itself
+            (they are then samples); ``None`` when it uses them as batches.
+        iterable: whether the source is an ``IterableDataset`` (for the fix the error names).
 
     Raises:
         ValueError: ``forward`` takes another number of inputs than ``x`` gives, the third item
@@ -144,7 +145,7 @@ def check_first_batch(batch, source, forward, owner, seen_inputs=None, batch_siz
                     "or `y`; sample weights must be floats (`weight.float()`). " + several
                 )
     if seen_inputs is not None:
-        _check_ranks(x, seen_inputs, source, batch_size, batches_items)
+        _check_ranks(x, seen_inputs, source, batch_size, iterable)
 
 
 def _is_sample_weight(weight, length, y):
@@ -157,7 +158,7 @@ def _is_sample_weight(weight, length, y):
             or (y is not None and shape == tuple(y.shape[:len(shape)])))
 
 
-def _check_ranks(x, seen_inputs, source, batch_size, batches_items):
+def _check_ranks(x, seen_inputs, source, batch_size, iterable):
     if not nest.is_nested(x) and not nest.is_nested(seen_inputs):
         pairs = [(x, seen_inputs)]
     elif type(x) is type(seen_inputs) and len(nest.flatten(x)) == len(nest.flatten(seen_inputs)):
@@ -171,11 +172,11 @@ def _check_ranks(x, seen_inputs, source, batch_size, batches_items):
             continue
         shapes = (f"its first batch has inputs of shape {tuple(new.shape)}, but `forward` "
                   f"received inputs of shape {('N',) + tuple(old.shape[1:])} before")
-        if not batches_items:
+        if batch_size is None:
             fix = (f"{source}'s items are used as batches as they come: {shapes}. If they "
                    "are samples, pass a `batch_size` to batch them.")
         else:
-            ready = ("pass `batch_size=None`" if "Iterable" in source
+            ready = ("pass `batch_size=None`" if iterable
                      else "wrap it in `DataLoader(dataset, batch_size=None)`")
             fix = (f"{source}'s items are samples, batched by batch_size={batch_size}: "
                    f"{shapes}. If its items are already batches, {ready}.")
@@ -197,6 +198,6 @@ def first_batch_check(model, base):
         seen = model._example_inputs if isinstance(adapter, datasets) else None
         check_first_batch(batch, adapter.source, None if own_steps else target.forward,
                           type(target).__name__, seen, adapter.batch_size,
-                          adapter.batch_size is not None)
+                          isinstance(adapter, data_module.IterableDatasetAdapter))
 
     return check_batch
