@@ -48,8 +48,9 @@ def ref_cce_logits(y, x, label_smoothing=0.0):
 
 
 def ref_scce(labels, p):
-    # tf.keras 2.x: log(clip(p)) fed to a softmax crossentropy.
-    return -np.take_along_axis(np_log_softmax(np.log(np_clip(p))), labels[:, None], -1)[:, 0]
+    # Keras 3 (torch backend): -log(clip(p_y / sum(p))).
+    p = np_clip(p / p.sum(-1, keepdims=True))
+    return -np.log(np.take_along_axis(p, labels[:, None], -1)[:, 0])
 
 
 def ref_scce_logits(labels, x):
@@ -114,6 +115,61 @@ def ref_cosine(y, p):
     return -(y * p).sum(-1)
 
 
+def np_bce_elements(y, p):
+    p = np_clip(p)
+    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+def ref_bfce(y, p, gamma=2.0, alpha=0.25, apply_class_balancing=False, from_logits=False):
+    # Keras 3: logits through a sigmoid, then the clipped binary crossentropy times (1 - p_t)^gamma.
+    if from_logits:
+        p = 1 / (1 + np.exp(-p))
+    p_t = y * p + (1 - y) * (1 - p)
+    focal = (1 - p_t) ** gamma * np_bce_elements(y, p)
+    if apply_class_balancing:
+        focal = (y * alpha + (1 - y) * (1 - alpha)) * focal
+    return focal.mean(-1)
+
+
+def ref_cfce(y, p, alpha=0.25, gamma=2.0, from_logits=False):
+    if from_logits:
+        p = np_softmax(p)
+    p = np_clip(p / p.sum(-1, keepdims=True))
+    return (alpha * (1 - p) ** gamma * -y * np.log(p)).sum(-1)
+
+
+def ref_gce(labels, p, q=0.5):
+    return (1 - np.take_along_axis(p, labels[:, None].astype(int), -1)[:, 0] ** q) / q
+
+
+def ref_dice(y, p):
+    return 1 - 2 * (y * p).sum(1) / (y.sum(1) + p.sum(1) + EPS)
+
+
+def ref_tversky(y, p, alpha=0.5, beta=0.5):
+    tp, fp, fn = (y * p).sum(1), ((1 - y) * p).sum(1), (y * (1 - p)).sum(1)
+    return 1 - tp / (tp + alpha * fp + beta * fn + EPS)
+
+
+def ref_circle(labels, x, gamma=80.0, margin=0.4, remove_diagonal=True):
+    # Sun et al. 2020 as Keras 3 writes it: cosine distances d, per-pair weights and margins.
+    d = np.maximum(1 - x @ x.T, 0)
+    pos = labels[:, None] == labels[None, :]
+    neg = ~pos
+    if remove_diagonal:
+        pos = pos & ~np.eye(len(labels), dtype=bool)
+    pos_terms = -gamma * np.maximum((margin + d) * pos, 0) * (margin - d)
+    neg_terms = gamma * np.maximum((1 + margin - d) * neg, 0) * (1 - margin - d)
+
+    def logsumexp(values, mask):  # -inf for a row with no pair
+        top = np.where(mask, values, -np.inf).max(1, keepdims=True)
+        shift = np.where(np.isfinite(top), top, 0.0)
+        with np.errstate(divide="ignore"):  # log(0) = -inf on purpose
+            return (shift + np.log((np.exp(values - shift) * mask).sum(1, keepdims=True)))[:, 0]
+
+    return np.logaddexp(0, logsumexp(pos_terms, pos) + logsumexp(neg_terms, neg))
+
+
 def rng():
     return np.random.default_rng(0)
 
@@ -168,6 +224,17 @@ def sparse_logits():
     return r.integers(0, C, N), 3 * r.normal(size=(N, C))
 
 
+def masks():
+    r = rng()
+    return r.integers(0, 2, (N, C)).astype(float), r.uniform(0, 1, (N, C))
+
+
+def embeddings():
+    r = rng()
+    x = r.normal(size=(N, C))
+    return r.integers(0, 3, N), x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
 CASES = [
     ("bce", losses.BinaryCrossentropy, {}, "binary_crossentropy", {}, ref_bce, binary_probs),
     ("bce_logits", losses.BinaryCrossentropy, {"from_logits": True}, "binary_crossentropy",
@@ -199,6 +266,27 @@ CASES = [
     ("categorical_hinge", losses.CategoricalHinge, {}, "categorical_hinge", {},
      ref_categorical_hinge, one_hot_logits),
     ("cosine", losses.CosineSimilarity, {}, "cosine_similarity", {}, ref_cosine, regression),
+    ("bfce", losses.BinaryFocalCrossentropy, {}, "binary_focal_crossentropy", {}, ref_bfce,
+     binary_probs),
+    ("bfce_balanced_logits", losses.BinaryFocalCrossentropy,
+     {"apply_class_balancing": True, "alpha": 0.4, "gamma": 3.0, "from_logits": True},
+     "binary_focal_crossentropy",
+     {"apply_class_balancing": True, "alpha": 0.4, "gamma": 3.0, "from_logits": True},
+     lambda y, p: ref_bfce(y, p, 3.0, 0.4, True, True), binary_logits),
+    ("cfce", losses.CategoricalFocalCrossentropy, {}, "categorical_focal_crossentropy", {},
+     ref_cfce, one_hot_probs),
+    ("cfce_logits", losses.CategoricalFocalCrossentropy,
+     {"alpha": 0.5, "gamma": 1.5, "from_logits": True}, "categorical_focal_crossentropy",
+     {"alpha": 0.5, "gamma": 1.5, "from_logits": True},
+     lambda y, p: ref_cfce(y, p, 0.5, 1.5, True), one_hot_logits),
+    ("gce", losses.CategoricalGeneralizedCrossEntropy, {"q": 0.3},
+     "categorical_generalized_cross_entropy", {"q": 0.3}, lambda y, p: ref_gce(y, p, 0.3),
+     sparse_probs),
+    ("dice", losses.Dice, {"axis": 1}, "dice", {"axis": 1}, ref_dice, masks),
+    ("tversky", losses.Tversky, {"alpha": 0.3, "beta": 0.7, "axis": 1}, "tversky",
+     {"alpha": 0.3, "beta": 0.7, "axis": 1}, lambda y, p: ref_tversky(y, p, 0.3, 0.7), masks),
+    ("circle", losses.Circle, {"gamma": 2.0}, "circle", {"gamma": 2.0},
+     lambda y, p: ref_circle(y, p, gamma=2.0), embeddings),
 ]
 
 

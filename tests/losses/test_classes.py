@@ -134,11 +134,58 @@ def test_categorical_crossentropy_warns_on_a_single_class_output(from_logits):
     # Keras 3's categorical_crossentropy warns when y_pred.shape[-1] == 1.
     loss = losses.CategoricalCrossentropy(from_logits=from_logits)
     y_true, y_pred = torch.ones(4, 1), torch.full((4, 1), 0.7)
-    with pytest.warns(UserWarning, match=r"CategoricalCrossentropy expects y_pred of shape "
-                                         r"\(batch_size, num_classes\) with num_classes > 1\. "
-                                         r"Received: y_pred\.shape=\(4, 1\)\..*binary_crossentropy"):
+    with pytest.warns(SyntaxWarning, match=r"In loss categorical_crossentropy, expected y_pred\."
+                                           r"shape to be \(batch_size, num_classes\) with "
+                                           r"num_classes > 1\. Received: y_pred\.shape=\(4, 1\)\."
+                                           r".*binary_crossentropy"):
         value = loss(y_true, y_pred)
     assert abs(float(value)) < 1e-6  # one class: the loss says nothing
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         loss(torch.eye(3)[[0, 1, 2, 0]], torch.full((4, 3), 1 / 3))
+
+
+def test_sparse_ignore_class_keras_3_numbers():
+    # Keras 3's SparseCategoricalCrossentropyTest.test_ignore_class.
+    logits = torch.tensor([[[0.854, 0.698, 0.598], [0.088, 0.86, 0.018]]])
+    loss = losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=-1, reduction=None)
+    for y_true in (torch.tensor([[-1, 2]]), torch.tensor([[[-1], [2]]])):
+        assert_close(loss(y_true, logits), [[0.0, 1.480129]], rtol=1e-6)
+
+
+@pytest.mark.parametrize("from_logits", [False, True])
+def test_sparse_ignore_class_is_left_out_of_the_mean(from_logits):
+    labels, x = sparse_logits()
+    x = torch.tensor(x) if from_logits else torch.softmax(torch.tensor(x), -1)
+    labels = torch.tensor(labels)
+    labels[::3] = 255
+    kept = labels != 255
+    full = losses.SparseCategoricalCrossentropy(from_logits=from_logits, reduction="none")
+    expected = full(labels[kept], x[kept])
+    loss = losses.SparseCategoricalCrossentropy(from_logits=from_logits, ignore_class=255)
+    assert_close(loss(labels, x), expected.mean().item())
+    weights = torch.linspace(0.5, 2.0, N, dtype=x.dtype)
+    # Keras 3: masked entries weigh 0 and are not counted: sum(w * loss) / number kept.
+    assert_close(loss(labels, x, sample_weight=weights),
+                 (weights[kept] * expected).sum().item() / kept.sum().item())
+    loss.reduction = "sum"
+    assert_close(loss(labels, x, sample_weight=weights), (weights[kept] * expected).sum().item())
+    loss.reduction = "mean_with_sample_weight"
+    assert_close(loss(labels, x, sample_weight=weights),
+                 (weights[kept] * expected).sum().item() / weights[kept].sum().item())
+    per_sample = losses.sparse_categorical_crossentropy(labels, x, from_logits, ignore_class=255)
+    assert_close(per_sample[kept], expected.numpy())
+    assert (per_sample[~kept] == 0).all()
+
+
+def test_sparse_ignore_class_everything_ignored_gives_0():
+    loss = losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=-1)
+    assert loss(torch.tensor([-1, -1]), torch.randn(2, 3)).item() == 0.0
+
+
+def test_sparse_config_has_ignore_class():
+    loss = losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=3, axis=0,
+                                                name="scce")
+    config = loss.get_config()
+    assert (config["from_logits"], config["ignore_class"], config["axis"]) == (True, 3, 0)
+    assert losses.SparseCategoricalCrossentropy.from_config(config).get_config() == config

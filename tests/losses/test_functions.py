@@ -103,3 +103,24 @@ def test_function_aliases_are_the_same_function():
     assert losses.mse is losses.MSE is losses.mean_squared_error
     assert losses.kld is losses.kullback_leibler_divergence is losses.kl_divergence
     assert losses.logcosh is losses.log_cosh
+
+
+def test_saturated_binary_crossentropy_follows_keras_3():
+    # Keras 3 clips to [1e-7, 1 - 1e-7] and adds nothing inside the logs (its losses_test:
+    # 3.98559); tf.keras 2 computes log(p + 1e-7), which gives 3.833 on the same inputs.
+    y_true = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    y_pred = torch.tensor([[1.0, 1.0], [1.0, 0.0]])
+    p = np.clip(y_pred.numpy(), np.float32(1e-7), np.float32(1 - 1e-7))
+    expected = -(y_true.numpy() * np.log(p) + (1 - y_true.numpy()) * np.log(1 - p)).mean()
+    np.testing.assert_allclose(losses.BinaryCrossentropy()(y_true, y_pred).item(), expected,
+                               rtol=1e-6)
+    np.testing.assert_allclose(expected, 3.98559, rtol=1e-5)
+
+
+def test_sparse_crossentropy_of_unnormalised_probabilities_follows_keras_3():
+    # Keras 3: -log(clip(p_y / sum(p))); tf.keras 2 clipped before normalising.
+    y_pred = torch.tensor([[0.0, 2.0, 2.0], [1e-9, 0.5, 0.5]])
+    labels = torch.tensor([0, 0])
+    p = np.clip(y_pred.numpy() / y_pred.numpy().sum(-1, keepdims=True), 1e-7, 1 - 1e-7)
+    np.testing.assert_allclose(losses.sparse_categorical_crossentropy(labels, y_pred).numpy(),
+                               -np.log(p[:, 0]), rtol=1e-6)

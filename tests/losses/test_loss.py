@@ -51,9 +51,10 @@ def test_custom_subclass_gets_weighting_and_reduction():
 
 
 def test_invalid_reduction_raises():
-    with pytest.raises(ValueError, match=r"Received: reduction='mean'. Expected one of: "
-                                         r"'sum_over_batch_size', 'sum', 'none'"):
-        losses.MeanSquaredError(reduction="mean")
+    with pytest.raises(ValueError, match=r"Received: reduction='avg'. Expected one of: "
+                                         r"'sum_over_batch_size', 'sum', 'mean', "
+                                         r"'mean_with_sample_weight', 'none', None"):
+        losses.MeanSquaredError(reduction="avg")
     assert losses.MeanSquaredError(reduction="auto").reduction == "sum_over_batch_size"
 
 
@@ -86,9 +87,9 @@ def test_reduce_losses_divides_by_the_number_of_losses():
 @pytest.mark.parametrize("sample_weight", [None, torch.ones(4)], ids=["unweighted", "weighted"])
 def test_an_invalid_reduction_set_after_construction_is_rejected_at_call_time(sample_weight):
     loss = losses.MeanSquaredError()
-    loss.reduction = "mean"  # torch's name, not a Keras reduction
-    with pytest.raises(ValueError, match=r"Invalid reduction\. Received: reduction='mean'\. "
-                                         r"Expected one of: 'sum_over_batch_size', 'sum', 'none'"):
+    loss.reduction = "batchmean"  # torch's name, not a Keras reduction
+    with pytest.raises(ValueError, match=r"Invalid reduction\. Received: reduction='batchmean'\. "
+                                         r"Expected one of: 'sum_over_batch_size', 'sum', 'mean'"):
         loss(torch.zeros(4, 2), torch.ones(4, 2), sample_weight)
     wrapped = losses.to_loss(torch.nn.L1Loss())
     wrapped.reduction = "avg"
@@ -96,3 +97,47 @@ def test_an_invalid_reduction_set_after_construction_is_rejected_at_call_time(sa
         wrapped(torch.zeros(4, 2), torch.ones(4, 2), torch.ones(4))
     loss.reduction = "auto"  # tf.keras 2's default still means sum_over_batch_size
     assert torch.equal(loss(torch.zeros(4, 2), torch.ones(4, 2), torch.ones(4)), torch.tensor(1.0))
+
+
+def test_keras_3_mean_reductions(case):
+    # Keras 3: "mean" is sum_over_batch_size; "mean_with_sample_weight" divides by sum(weights).
+    cls, kwargs, _, _, y, p, expected = case
+    w = np.random.default_rng(1).uniform(0, 2, N)
+    assert_close(cls(**kwargs, reduction="mean")(y, p), expected.mean())
+    assert_close(cls(**kwargs, reduction="mean")(y, p, sample_weight=w), (w * expected).mean())
+    assert_close(cls(**kwargs, reduction="mean_with_sample_weight")(y, p), expected.mean())
+    assert_close(cls(**kwargs, reduction="mean_with_sample_weight")(y, p, sample_weight=w),
+                 (w * expected).sum() / w.sum())
+    assert_close(cls(**kwargs, reduction=None)(y, p, sample_weight=w), w * expected)
+
+
+def test_mask_is_applied_as_keras_3_applies_it():
+    values = torch.tensor([1.0, 3.0, 5.0, 7.0])
+    mask = torch.tensor([True, False, True, False])
+    weight = torch.tensor([2.0, 1.0, 1.0, 4.0])
+    # Averaging reductions divide by the number of unmasked entries.
+    assert reduce_losses(values, None, "sum_over_batch_size", mask).item() == 3.0
+    assert reduce_losses(values, weight, "mean", mask).item() == 3.5  # (2 + 5) / 2
+    assert reduce_losses(values, weight, "sum", mask).item() == 7.0
+    assert reduce_losses(values, weight, "mean_with_sample_weight", mask).item() == pytest.approx(
+        7.0 / 3.0)  # (2 + 5) / (2 + 1)
+    np.testing.assert_array_equal(reduce_losses(values, weight, "none", mask).numpy(),
+                                  [2, 0, 5, 0])
+    nothing = torch.zeros(4, dtype=torch.bool)
+    assert reduce_losses(values, None, "sum_over_batch_size", nothing).item() == 0.0
+    assert reduce_losses(values, torch.zeros(4), "mean_with_sample_weight").item() == 0.0
+
+
+def test_a_subclass_may_return_a_mask():
+    class PositiveOnly(losses.Loss):
+        def call(self, y_true, y_pred):
+            return y_pred - y_true
+
+        def call_with_mask(self, y_true, y_pred):
+            losses_ = self.call(y_true, y_pred)
+            return losses_, losses_ > 0
+
+    loss = PositiveOnly()
+    y_true, y_pred = torch.zeros(4), torch.tensor([1.0, -1.0, 3.0, -2.0])
+    assert loss(y_true, y_pred).item() == 2.0
+    assert loss(y_true, y_pred, sample_weight=torch.ones(4)).item() == 2.0

@@ -29,6 +29,15 @@ EXPECTED_NAMES = {
     losses.SquaredHinge: ["SquaredHinge", "squared_hinge"],
     losses.CategoricalHinge: ["CategoricalHinge", "categorical_hinge"],
     losses.CosineSimilarity: ["CosineSimilarity", "cosine_similarity"],
+    losses.BinaryFocalCrossentropy: ["BinaryFocalCrossentropy", "binary_focal_crossentropy"],
+    losses.CategoricalFocalCrossentropy: ["CategoricalFocalCrossentropy",
+                                          "categorical_focal_crossentropy"],
+    losses.CategoricalGeneralizedCrossEntropy: ["CategoricalGeneralizedCrossEntropy",
+                                                "categorical_generalized_cross_entropy"],
+    losses.Dice: ["Dice", "dice"],
+    losses.Tversky: ["Tversky", "tversky"],
+    losses.CTC: ["CTC", "ctc"],
+    losses.Circle: ["Circle", "circle"],
 }
 
 
@@ -168,3 +177,69 @@ def test_get_wraps_any_module_in_torch_order():
     assert isinstance(wrapped, losses.TorchLossWrapper) and wrapped.module is module
     y_true, y_pred = torch.tensor([[1.0], [2.0]]), torch.tensor([[0.0], [4.0]])
     assert torch.equal(wrapped(y_true, y_pred), module(y_pred, y_true))
+
+
+ALL_CLASSES = sorted(set(EXPECTED_NAMES), key=lambda cls: cls.__name__)
+
+
+@pytest.mark.parametrize("cls", ALL_CLASSES, ids=lambda cls: cls.__name__)
+def test_every_class_round_trips_its_config(cls):
+    loss = cls(reduction="sum", name="custom")
+    config = loss.get_config()
+    assert config["name"] == "custom" and config["reduction"] == "sum"
+    assert cls.from_config(config).get_config() == config
+    serialized = losses.serialize(loss)
+    assert serialized == {"module": "torchfit.losses", "class_name": cls.__name__,
+                          "config": config, "registered_name": None}
+    rebuilt = losses.deserialize(serialized)
+    assert type(rebuilt) is cls and rebuilt.get_config() == config
+    got = losses.get(serialized)
+    assert type(got) is cls and got.get_config() == config
+
+
+def test_wrappers_round_trip_their_config():
+    wrapper = losses.LossFunctionWrapper(losses.mean_squared_error, name="mse_w", reduction="sum")
+    assert type(wrapper).from_config(wrapper.get_config()).get_config() == wrapper.get_config()
+    torch_wrapper = losses.TorchLossWrapper(nn.L1Loss(), name="l1")
+    rebuilt = losses.TorchLossWrapper.from_config(torch_wrapper.get_config())
+    assert rebuilt.module is torch_wrapper.module and rebuilt.name == "l1"
+
+
+def test_functions_serialize_in_keras_function_form():
+    for name in ("mean_squared_error", "mse", "bce", "binary_focal_crossentropy", "ctc"):
+        fn = getattr(losses, name) if hasattr(losses, name) else losses.get(name)
+        config = losses.serialize(fn)
+        assert config == {"module": "builtins", "class_name": "function",
+                          "config": fn.__name__, "registered_name": "function"}
+        assert losses.deserialize(config) is fn
+        assert losses.get(config) is fn
+
+
+def test_deserialize_reads_keras_3_dicts():
+    # Dicts as keras.losses.serialize writes them (Keras 3.15).
+    config = {"module": "keras.losses", "class_name": "SparseCategoricalCrossentropy",
+              "config": {"name": "sparse_categorical_crossentropy",
+                         "reduction": "sum_over_batch_size", "from_logits": True,
+                         "ignore_class": 3}, "registered_name": None}
+    loss = losses.deserialize(config)
+    assert type(loss) is losses.SparseCategoricalCrossentropy
+    assert loss.from_logits and loss.ignore_class == 3
+    huber = losses.get({"module": "keras.losses", "class_name": "Huber",
+                        "config": {"name": "huber_loss", "reduction": "sum_over_batch_size"},
+                        "registered_name": None})
+    assert type(huber) is losses.Huber and huber.delta == 1.0
+    assert type(losses.deserialize("MeanSquaredError")) is losses.MeanSquaredError
+    assert losses.deserialize("mse") is losses.mean_squared_error
+
+
+def test_deserialize_custom_objects_and_errors():
+    class MyLoss(losses.Loss):
+        def call(self, y_true, y_pred):
+            return (y_true - y_pred).abs()
+
+    config = losses.serialize(MyLoss(name="mine"))
+    assert type(losses.deserialize(config, custom_objects={"MyLoss": MyLoss})) is MyLoss
+    with pytest.raises(ValueError, match="MyLoss"):
+        losses.deserialize(config)
+    with pytest.raises(ValueError, match="has no 'class_name'"):
+        losses.get({"config": {}})

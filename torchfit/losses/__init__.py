@@ -1,4 +1,7 @@
-"""Keras losses for PyTorch: Keras names, `(y_true, y_pred)` order, tf.keras 2.x formulas.
+"""Keras losses for PyTorch: Keras 3's names and formulas, `(y_true, y_pred)` order.
+
+Every loss of Keras 3's `keras.losses` is here, with Keras 3's formulas (where tf.keras 2's
+differ, e.g. binary crossentropy of saturated probabilities, the function's docstring says so).
 
 Every loss is a `Loss` object called as `loss(y_true, y_pred, sample_weight=None)`, returning a
 scalar tensor (or per-sample losses with `reduction="none"`), and has a snake_case function
@@ -7,11 +10,16 @@ resolves what `Model.compile(loss=...)` receives: a name, a `Loss`, any `nn.Modu
 loss modules and your own, called in torch order, `module(y_pred, y_true)`) or any other callable
 `fn(y_true, y_pred)` (Keras order). As in Keras 3, `get` returns the function for a function name
 or alias (`get("mse") is mean_squared_error`) and an instance for a class name;
-`to_loss(identifier)` always returns a `Loss` (what `compile` uses).
+`to_loss(identifier)` always returns a `Loss` (what `compile` uses). `serialize(loss)` and
+`deserialize(config)` write and read Keras 3's dicts (`{"module", "class_name", "config",
+"registered_name"}`; a function as `{"class_name": "function", "config": "<name>"}`), and
+`get` also accepts such a dict, as Keras's does.
 
-The package: `loss.py` (the `Loss` base class, sample weighting and reductions), `functions.py`
-(the per-sample functions and their shared input checks), `classes.py` (one `Loss` class per
-function), `wrappers.py` (`LossFunctionWrapper`, `TorchLossWrapper`) and, here, the registry.
+The package: `loss.py` (the `Loss` base class, sample weighting, masks and reductions),
+`functions.py` (the per-sample functions and their shared input checks), `classes.py` (one
+`Loss` class per function), `focal.py` (focal and generalized crossentropies), `segmentation.py`
+(Dice, Tversky), `sequence.py` (CTC), `similarity.py` (Circle), `wrappers.py`
+(`LossFunctionWrapper`, `TorchLossWrapper`) and, here, the registry.
 """
 
 import torch as _torch
@@ -32,6 +40,14 @@ from torchfit.losses.classes import (
     Poisson,
     SparseCategoricalCrossentropy,
     SquaredHinge,
+)
+from torchfit.losses.focal import (
+    BinaryFocalCrossentropy,
+    CategoricalFocalCrossentropy,
+    CategoricalGeneralizedCrossEntropy,
+    binary_focal_crossentropy,
+    categorical_focal_crossentropy,
+    categorical_generalized_cross_entropy,
 )
 from torchfit.losses.functions import (
     KLD,
@@ -63,7 +79,12 @@ from torchfit.losses.functions import (
     squared_hinge,
 )
 from torchfit.losses.loss import Loss
+from torchfit.losses.segmentation import Dice, Tversky, dice, tversky
+from torchfit.losses.sequence import CTC, ctc
+from torchfit.losses.similarity import Circle, circle
 from torchfit.losses.wrappers import LossFunctionWrapper, TorchLossWrapper
+from torchfit.utils.config import deserialize_object as _deserialize_object
+from torchfit.utils.config import serialize_object as _serialize_object
 from torchfit.utils.validation import unknown_identifier_error as _unknown_identifier_error
 
 __all__ = [
@@ -85,6 +106,13 @@ __all__ = [
     "SquaredHinge",
     "CategoricalHinge",
     "CosineSimilarity",
+    "BinaryFocalCrossentropy",
+    "CategoricalFocalCrossentropy",
+    "CategoricalGeneralizedCrossEntropy",
+    "Dice",
+    "Tversky",
+    "CTC",
+    "Circle",
     "binary_crossentropy",
     "categorical_crossentropy",
     "sparse_categorical_crossentropy",
@@ -100,6 +128,13 @@ __all__ = [
     "squared_hinge",
     "categorical_hinge",
     "cosine_similarity",
+    "binary_focal_crossentropy",
+    "categorical_focal_crossentropy",
+    "categorical_generalized_cross_entropy",
+    "dice",
+    "tversky",
+    "ctc",
+    "circle",
     "mse",
     "mae",
     "mape",
@@ -114,6 +149,8 @@ __all__ = [
     "KLD",
     "get",
     "to_loss",
+    "serialize",
+    "deserialize",
 ]
 
 _REGISTRY = {
@@ -132,6 +169,13 @@ _REGISTRY = {
     "SquaredHinge": SquaredHinge,
     "CategoricalHinge": CategoricalHinge,
     "CosineSimilarity": CosineSimilarity,
+    "BinaryFocalCrossentropy": BinaryFocalCrossentropy,
+    "CategoricalFocalCrossentropy": CategoricalFocalCrossentropy,
+    "CategoricalGeneralizedCrossEntropy": CategoricalGeneralizedCrossEntropy,
+    "Dice": Dice,
+    "Tversky": Tversky,
+    "CTC": CTC,
+    "Circle": Circle,
     "binary_crossentropy": BinaryCrossentropy,
     "bce": BinaryCrossentropy,
     "BCE": BinaryCrossentropy,
@@ -162,6 +206,13 @@ _REGISTRY = {
     "squared_hinge": SquaredHinge,
     "categorical_hinge": CategoricalHinge,
     "cosine_similarity": CosineSimilarity,
+    "binary_focal_crossentropy": BinaryFocalCrossentropy,
+    "categorical_focal_crossentropy": CategoricalFocalCrossentropy,
+    "categorical_generalized_cross_entropy": CategoricalGeneralizedCrossEntropy,
+    "dice": Dice,
+    "tversky": Tversky,
+    "ctc": CTC,
+    "circle": Circle,
 }
 
 
@@ -174,14 +225,70 @@ _FUNCTIONS = {
 }
 _FUNCTIONS.update(bce=binary_crossentropy, BCE=binary_crossentropy)
 
+# What `deserialize` can rebuild: the classes by class name, the functions by name and alias
+# (Keras 3's `ALL_OBJECTS_DICT`, plus the base and wrapper classes' own names).
+_OBJECTS = {
+    **{cls.__name__: cls for cls in set(_REGISTRY.values())},
+    "Loss": Loss,
+    "LossFunctionWrapper": LossFunctionWrapper,
+    "TorchLossWrapper": TorchLossWrapper,
+    **_FUNCTIONS,
+}
+
+
+def serialize(loss):
+    """Keras 3's serialised form of a loss: a dict for a `Loss`, the function form for a function.
+
+    Args:
+        loss: A `Loss` (its `get_config()` becomes `"config"`) or a loss function.
+
+    Returns:
+        `{"module": "torchfit.losses", "class_name": ..., "config": {...}, "registered_name":
+        None}`, or for a function `{"module": "builtins", "class_name": "function", "config":
+        "<name>", "registered_name": "function"}` as Keras writes it.
+
+    Example:
+        >>> torchfit.losses.serialize(torchfit.losses.Huber(delta=2.0))["config"]
+        {'delta': 2.0, 'name': 'huber_loss', 'reduction': 'sum_over_batch_size'}
+        >>> torchfit.losses.serialize(torchfit.losses.mse)["config"]
+        'mean_squared_error'
+    """
+    return _serialize_object(loss, "torchfit.losses")
+
+
+def deserialize(name, custom_objects=None):
+    """Rebuild a loss from `serialize`'s dict (torchfit's or Keras 3's) or a name.
+
+    Args:
+        name: A dict from `serialize` (also one written by Keras 3's
+            `keras.losses.serialize`), or a class or function name.
+        custom_objects: Optional extra names -> classes or functions, looked up first.
+
+    Returns:
+        A `Loss` instance (a class name alone gives a default instance) or a loss function.
+
+    Raises:
+        ValueError: For an unknown class or function name, or a dict without `"class_name"`.
+
+    Example:
+        >>> config = {"module": "keras.losses", "class_name": "BinaryCrossentropy",
+        ...           "config": {"from_logits": True, "name": "bce"}, "registered_name": None}
+        >>> loss = torchfit.losses.deserialize(config)
+        >>> type(loss).__name__, loss.from_logits, loss.name
+        ('BinaryCrossentropy', True, 'bce')
+    """
+    obj = _deserialize_object(name, _OBJECTS, "loss", custom_objects)
+    return obj() if isinstance(obj, type) else obj
+
 
 def get(identifier):
     """Retrieve a loss the Keras 3 way: a function for a function name, else as `to_loss`.
 
     Args:
         identifier: A function name or alias such as `"mean_squared_error"`, `"mse"` or `"bce"`
-            (the function itself, `fn(y_true, y_pred)` returning per-sample losses); anything
-            else as `to_loss` (a class name such as `"MeanSquaredError"` gives a new instance).
+            (the function itself, `fn(y_true, y_pred)` returning per-sample losses); a dict
+            from `serialize` (as `deserialize`); anything else as `to_loss` (a class name such
+            as `"MeanSquaredError"` gives a new instance).
 
     Returns:
         A loss function, a `Loss`, or `None`.
@@ -198,6 +305,8 @@ def get(identifier):
     """
     if isinstance(identifier, str) and identifier in _FUNCTIONS:
         return _FUNCTIONS[identifier]
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
     return to_loss(identifier)
 
 

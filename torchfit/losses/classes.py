@@ -1,11 +1,9 @@
-"""The Keras loss classes: one `Loss` subclass per loss function, Keras names and defaults.
+"""The Keras loss classes: one `Loss` subclass per loss function, Keras 3's names and defaults.
 
 Each class computes its function's per-sample losses (`torchfit.losses.functions`) in `call`;
 where torch has one fused kernel for the unweighted mean (MSE, MAE, BCE, crossentropy, Huber,
 Poisson), `_mean` uses it, since that is the path taken every step without sample weights.
 """
-
-import warnings
 
 import torch.nn.functional as F
 
@@ -28,9 +26,9 @@ from torchfit.losses.functions import (
     poisson,
     prepare,
     smooth_binary,
-    sparse_categorical_crossentropy,
-    sparse_logits,
+    sparse_crossentropy,
     squared_hinge,
+    warn_single_class,
 )
 from torchfit.losses.loss import Loss
 from torchfit.utils.tensor_utils import EPSILON
@@ -97,20 +95,6 @@ class BinaryCrossentropy(Loss):
                 "axis": self.axis, **super().get_config()}
 
 
-def _warn_single_class(y_pred, axis):
-    """Warn, as Keras 3 does, when the class axis has one class: the loss is then always 0."""
-    shape = getattr(y_pred, "shape", None)
-    if shape is not None and len(shape) and shape[axis] == 1:
-        warnings.warn(
-            f"CategoricalCrossentropy expects y_pred of shape (batch_size, num_classes) with "
-            f"num_classes > 1. Received: y_pred.shape={tuple(shape)}. With one class the loss is "
-            f"always 0 and nothing is learned: for two classes use one sigmoid output with "
-            f"'binary_crossentropy'.",
-            UserWarning,
-            stacklevel=3,
-        )
-
-
 class CategoricalCrossentropy(Loss):
     """Categorical crossentropy, for one-hot (or probability) targets.
 
@@ -132,7 +116,7 @@ class CategoricalCrossentropy(Loss):
         self.axis = axis
 
     def call(self, y_true, y_pred):
-        _warn_single_class(y_pred, self.axis)
+        warn_single_class(y_pred, self.axis, "categorical_crossentropy")
         return categorical_crossentropy(
             y_true, y_pred, self.from_logits, self.label_smoothing, self.axis
         )
@@ -140,7 +124,7 @@ class CategoricalCrossentropy(Loss):
     def _mean(self, y_true, y_pred):
         if not self.from_logits:
             return self.call(y_true, y_pred).mean()
-        _warn_single_class(y_pred, self.axis)
+        warn_single_class(y_pred, self.axis, "categorical_crossentropy")
         y_true, y_pred = prepare(y_true, y_pred, ONE_HOT_HINT)
         class_dim = self.axis % y_pred.dim() if y_pred.dim() else 0
         return F.cross_entropy(
@@ -155,16 +139,19 @@ class CategoricalCrossentropy(Loss):
 
 
 class SparseCategoricalCrossentropy(Loss):
-    """Categorical crossentropy with integer class indices as targets.
+    """Categorical crossentropy with integer class indices as targets (Keras 3's formula).
 
     `y_true` may have any integer dtype and shape `(N,)` or `(N, 1)`; it is cast to int64 only
     when it is not already.
 
     Args:
         from_logits: Whether `y_pred` holds logits (recommended: one fused `F.cross_entropy`)
-            rather than probabilities (clipped to `[1e-7, 1 - 1e-7]`).
-        axis: The class axis of `y_pred`.
+            rather than probabilities (normalised and clipped to `[1e-7, 1 - 1e-7]`).
+        ignore_class: Optional class index (e.g. -1 or 255 for a "void" class in segmentation
+            maps) left out of the loss: as in Keras 3, its entries count 0 and are not counted
+            in the number of losses that `"sum_over_batch_size"` divides by.
         reduction: See `Loss`.
+        axis: The class axis of `y_pred`.
         name: Defaults to `"sparse_categorical_crossentropy"`.
 
     Example:
@@ -173,23 +160,36 @@ class SparseCategoricalCrossentropy(Loss):
         >>> labels = torch.tensor([0, 2])
         >>> torch.allclose(loss(labels, logits), torch.nn.functional.cross_entropy(logits, labels))
         True
+        >>> masked = torchfit.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=2)
+        >>> kept = torch.nn.functional.cross_entropy(logits[:1], labels[:1])
+        >>> torch.allclose(masked(labels, logits), kept)  # the sample of class 2 is left out
+        True
     """
 
-    def __init__(self, from_logits=False, axis=-1, reduction="sum_over_batch_size",
-                 name="sparse_categorical_crossentropy"):
+    def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size",
+                 axis=-1, name="sparse_categorical_crossentropy"):
         super().__init__(name=name, reduction=reduction)
         self.from_logits = from_logits
+        self.ignore_class = ignore_class
         self.axis = axis
 
     def call(self, y_true, y_pred):
-        return sparse_categorical_crossentropy(y_true, y_pred, self.from_logits, self.axis)
+        return self.call_with_mask(y_true, y_pred)[0]
+
+    def call_with_mask(self, y_true, y_pred):
+        return sparse_crossentropy(
+            y_true, y_pred, self.from_logits, self.axis, self.ignore_class, "none"
+        )
 
     def _mean(self, y_true, y_pred):
-        labels, logits = sparse_logits(y_true, y_pred, self.from_logits, self.axis)
-        return F.cross_entropy(logits, labels)
+        if self.ignore_class is not None:
+            # Not torch's "mean" with ignore_index: it gives nan, Keras 0, when all are ignored.
+            return super()._mean(y_true, y_pred)
+        return sparse_crossentropy(y_true, y_pred, self.from_logits, self.axis, None, "mean")[0]
 
     def get_config(self):
-        return {"from_logits": self.from_logits, "axis": self.axis, **super().get_config()}
+        return {"from_logits": self.from_logits, "ignore_class": self.ignore_class,
+                "axis": self.axis, **super().get_config()}
 
 
 class MeanSquaredError(Loss):

@@ -1,11 +1,18 @@
 """The Keras loss functions: per-sample losses, Keras names, `(y_true, y_pred)` order.
 
+The formulas are Keras 3's (`keras.src.losses.losses` on its torch backend). Where tf.keras 2
+differs, the function's docstring says how: binary crossentropy of probabilities (tf.keras 2 adds
+1e-7 inside the logs, so a saturated probability costs `-log(2e-7)` = 15.42 there and
+`-log(1e-7)` = 16.12 here) and sparse categorical crossentropy of unnormalised probabilities.
+
 Conventions shared by all built-in losses:
 
 - `y_true` is cast to `y_pred`'s dtype and reshaped to `y_pred`'s rank when the two differ by a
   trailing axis of size 1 (`(N,)` against `(N, 1)`); any other shape mismatch is a `ValueError`.
 - Losses that average over the last axis (MSE, MAE, BCE, ...) treat a 1-D `y_pred` as one value per
-  sample, so `(N,)` outputs still get one loss, and one sample weight, per sample.
+  sample, so `(N,)` outputs still get one loss, and one sample weight, per sample. (Both Keras
+  versions average a 1-D vector into one loss: the unweighted mean is the same, `"sum"` and
+  sample weights are not.)
 - Probabilities are clipped to `[1e-7, 1 - 1e-7]` as Keras does, so a probability of 0 for the true
   class costs `-log(1e-7)` instead of `inf`.
 - These functions run every training step, so they never synchronise with the device (no host reads,
@@ -13,6 +20,8 @@ Conventions shared by all built-in losses:
 
 The input-preparation helpers below are shared with the `Loss` classes' fused fast paths.
 """
+
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -76,6 +85,7 @@ def prepare(y_true, y_pred, hint=""):
         y_true = match_rank(y_true, y_pred)
         if y_true.shape != y_pred.shape:
             raise ValueError(
+                f"Shapes {tuple(y_true.shape)} and {tuple(y_pred.shape)} are incompatible: "
                 f"y_true and y_pred must have the same shape (or differ only by a trailing axis "
                 f"of size 1). Received: y_true.shape={tuple(y_true.shape)}, "
                 f"y_pred.shape={tuple(y_pred.shape)}.{hint}"
@@ -112,7 +122,7 @@ def prepare_sparse(y_true, y_pred, axis):
     return y_true, y_pred, class_dim
 
 
-def _mean_last(losses, axis=-1):
+def mean_last(losses, axis=-1):
     # A 1-D tensor holds one value per sample: averaging it would merge the batch into one loss.
     return losses.mean(axis) if losses.dim() > 1 else losses
 
@@ -124,7 +134,21 @@ def class_dim_first(y_pred, class_dim):
     return y_pred
 
 
-def _clip(probabilities):
+def warn_single_class(y_pred, axis, loss_name, stacklevel=3):
+    """Warn as both Kerases do (a ``SyntaxWarning``) when the class axis holds one class: a
+    categorical loss is then always 0 and nothing is learned."""
+    shape = getattr(y_pred, "shape", None)
+    if shape is not None and len(shape) and shape[axis] == 1:
+        warnings.warn(
+            f"In loss {loss_name}, expected y_pred.shape to be (batch_size, num_classes) with "
+            f"num_classes > 1. Received: y_pred.shape={tuple(shape)}. With one class the loss is "
+            "always 0: consider using 'binary_crossentropy' if you only have 2 classes.",
+            SyntaxWarning,
+            stacklevel=stacklevel,
+        )
+
+
+def clip_probabilities(probabilities):
     return probabilities.clamp(EPSILON, 1.0 - EPSILON)
 
 
@@ -135,7 +159,7 @@ def smooth_binary(y_true, label_smoothing):
     return y_true
 
 
-def _smooth_categorical(y_true, label_smoothing, axis):
+def smooth_categorical(y_true, label_smoothing, axis):
     if label_smoothing:
         return y_true * (1.0 - label_smoothing) + label_smoothing / y_true.shape[axis]
     return y_true
@@ -150,7 +174,7 @@ def _convert_binary_labels(y_true):
 
 def bce_on_probabilities(y_true, y_pred, reduction):
     """Binary crossentropy of clipped probabilities, torch `reduction` ("none" or "mean")."""
-    y_pred = _clip(y_pred)
+    y_pred = clip_probabilities(y_pred)
     # F.binary_cross_entropy is one fused kernel, but CUDA autocast refuses it: use the formula.
     if torch.is_autocast_enabled(y_pred.device.type):
         losses = -(y_true * torch.log(y_pred) + (1.0 - y_true) * torch.log(1.0 - y_pred))
@@ -158,13 +182,24 @@ def bce_on_probabilities(y_true, y_pred, reduction):
     return F.binary_cross_entropy(y_pred, y_true, reduction=reduction)
 
 
-def sparse_logits(y_true, y_pred, from_logits, axis):
-    """Return `(labels, logits)` ready for `F.cross_entropy` (classes on dim 1)."""
+def sparse_crossentropy(y_true, y_pred, from_logits, axis, ignore_class, reduction):
+    """Sparse categorical crossentropy, torch `reduction`, and the mask of counted entries.
+
+    Returns `(losses, mask)`; `mask` is `None` without `ignore_class`. Entries labelled
+    `ignore_class` have loss 0 (torch's `ignore_index`, as Keras 3 zeroes them).
+    """
     labels, y_pred, class_dim = prepare_sparse(y_true, y_pred, axis)
-    if not from_logits:
-        # tf.keras 2.x feeds log(clip(p)) to a softmax crossentropy, i.e. -log(p_y / sum(p)).
-        y_pred = torch.log(_clip(y_pred))
-    return labels, class_dim_first(y_pred, class_dim)
+    y_pred = class_dim_first(y_pred, class_dim)
+    ignore_index = -100 if ignore_class is None else int(ignore_class)
+    mask = None if ignore_class is None else labels != ignore_index
+    if from_logits:
+        losses = F.cross_entropy(y_pred, labels, reduction=reduction, ignore_index=ignore_index)
+    else:
+        # Keras 3: -log(clip(p_y / sum(p))). (tf.keras 2: -log(clip(p_y) / sum(clip(p))).)
+        dim = 1 if y_pred.dim() > 1 else 0
+        log_p = torch.log(clip_probabilities(y_pred / y_pred.sum(dim, keepdim=True)))
+        losses = F.nll_loss(log_p, labels, reduction=reduction, ignore_index=ignore_index)
+    return losses, mask
 
 
 # ---------------------------------------------------------------------------------------------
@@ -174,6 +209,10 @@ def sparse_logits(y_true, y_pred, from_logits, axis):
 
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     """Binary crossentropy, averaged over `axis`: `-(y log p + (1 - y) log(1 - p))`.
+
+    Keras 3's formula: `p` is clipped to `[1e-7, 1 - 1e-7]` and nothing is added inside the
+    logs, so a saturated wrong probability costs `-log(1e-7)` = 16.118. tf.keras 2 computes
+    `log(p + 1e-7)` after clipping, which gives `-log(2e-7)` = 15.425 there.
 
     Args:
         y_true: Targets in [0, 1], same shape as `y_pred`.
@@ -196,7 +235,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
         losses = F.binary_cross_entropy_with_logits(y_pred, y_true, reduction="none")
     else:
         losses = bce_on_probabilities(y_true, y_pred, "none")
-    return _mean_last(losses, axis)
+    return mean_last(losses, axis)
 
 
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
@@ -228,18 +267,25 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
             reduction="none",
             label_smoothing=label_smoothing,
         )
-    y_true = _smooth_categorical(y_true, label_smoothing, axis)
-    y_pred = _clip(y_pred / y_pred.sum(axis, keepdim=True))
+    y_true = smooth_categorical(y_true, label_smoothing, axis)
+    y_pred = clip_probabilities(y_pred / y_pred.sum(axis, keepdim=True))
     return -(y_true * torch.log(y_pred)).sum(axis)
 
 
-def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
-    """Categorical crossentropy with integer class indices as targets.
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None,
+                                    axis=-1):
+    """Categorical crossentropy with integer class indices as targets (Keras 3's formula).
+
+    With probabilities, `y_pred` is divided by its sum over `axis` and clipped:
+    `-log(clip(p_y / sum(p)))` (tf.keras 2 clips first, `-log(clip(p_y) / sum(clip(p)))`: the
+    two differ only for probabilities within 1e-7 of 0 or 1).
 
     Args:
         y_true: Class indices of any integer (or float) dtype, shape `(N,)` or `(N, 1)`.
         y_pred: Class probabilities, or logits if `from_logits=True`, shape `(N, num_classes)`.
         from_logits: Whether `y_pred` holds logits.
+        ignore_class: Optional class index (e.g. -1 or 255 for a "void" class) whose entries
+            get loss 0; the `Loss` class also leaves them out of the number of losses.
         axis: The class axis of `y_pred`.
 
     Returns:
@@ -249,9 +295,10 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
         >>> probabilities = torch.tensor([[0.5, 0.5], [0.2, 0.8]])
         >>> sparse_categorical_crossentropy(torch.tensor([1, 1]), probabilities)
         tensor([0.6931, 0.2231])
+        >>> sparse_categorical_crossentropy(torch.tensor([1, -1]), probabilities, ignore_class=-1)
+        tensor([0.6931, 0.0000])
     """
-    labels, logits = sparse_logits(y_true, y_pred, from_logits, axis)
-    return F.cross_entropy(logits, labels, reduction="none")
+    return sparse_crossentropy(y_true, y_pred, from_logits, axis, ignore_class, "none")[0]
 
 
 def mean_squared_error(y_true, y_pred):
@@ -262,20 +309,20 @@ def mean_squared_error(y_true, y_pred):
         tensor([0.5000, 1.0000])
     """
     y_true, y_pred = prepare(y_true, y_pred)
-    return _mean_last(F.mse_loss(y_pred, y_true, reduction="none"))
+    return mean_last(F.mse_loss(y_pred, y_true, reduction="none"))
 
 
 def mean_absolute_error(y_true, y_pred):
     """`mean(abs(y_true - y_pred), axis=-1)`."""
     y_true, y_pred = prepare(y_true, y_pred)
-    return _mean_last(F.l1_loss(y_pred, y_true, reduction="none"))
+    return mean_last(F.l1_loss(y_pred, y_true, reduction="none"))
 
 
 def mean_absolute_percentage_error(y_true, y_pred):
     """`100 * mean(abs((y_true - y_pred) / max(abs(y_true), 1e-7)), axis=-1)`."""
     y_true, y_pred = prepare(y_true, y_pred)
     diff = ((y_true - y_pred) / y_true.abs().clamp_min(EPSILON)).abs()
-    return 100.0 * _mean_last(diff)
+    return 100.0 * mean_last(diff)
 
 
 def mean_squared_logarithmic_error(y_true, y_pred):
@@ -283,7 +330,7 @@ def mean_squared_logarithmic_error(y_true, y_pred):
     y_true, y_pred = prepare(y_true, y_pred)
     first_log = torch.log1p(y_pred.clamp_min(EPSILON))
     second_log = torch.log1p(y_true.clamp_min(EPSILON))
-    return _mean_last((first_log - second_log).square())
+    return mean_last((first_log - second_log).square())
 
 
 def huber(y_true, y_pred, delta=1.0):
@@ -295,7 +342,7 @@ def huber(y_true, y_pred, delta=1.0):
         tensor([0.8125])
     """
     y_true, y_pred = prepare(y_true, y_pred)
-    return _mean_last(F.huber_loss(y_pred, y_true, reduction="none", delta=delta))
+    return mean_last(F.huber_loss(y_pred, y_true, reduction="none", delta=delta))
 
 
 def log_cosh(y_true, y_pred):
@@ -303,7 +350,7 @@ def log_cosh(y_true, y_pred):
     y_true, y_pred = prepare(y_true, y_pred)
     x = y_pred - y_true
     # log(cosh(x)) = x + softplus(-2x) - log(2) stays finite where cosh(x) overflows.
-    return _mean_last(x + F.softplus(-2.0 * x) - 0.6931471805599453)
+    return mean_last(x + F.softplus(-2.0 * x) - 0.6931471805599453)
 
 
 def kl_divergence(y_true, y_pred):
@@ -317,21 +364,21 @@ def kl_divergence(y_true, y_pred):
 def poisson(y_true, y_pred):
     """`mean(y_pred - y_true * log(y_pred + 1e-7), axis=-1)`."""
     y_true, y_pred = prepare(y_true, y_pred)
-    return _mean_last(y_pred - y_true * torch.log(y_pred + EPSILON))
+    return mean_last(y_pred - y_true * torch.log(y_pred + EPSILON))
 
 
 def hinge(y_true, y_pred):
     """`mean(max(1 - y_true * y_pred, 0), axis=-1)`; labels in {0, 1} are mapped to {-1, 1}."""
     y_true, y_pred = prepare(y_true, y_pred)
     y_true = _convert_binary_labels(y_true)
-    return _mean_last((1.0 - y_true * y_pred).clamp_min(0.0))
+    return mean_last((1.0 - y_true * y_pred).clamp_min(0.0))
 
 
 def squared_hinge(y_true, y_pred):
     """`mean(max(1 - y_true * y_pred, 0) ** 2, axis=-1)`; labels in {0, 1} are mapped to {-1, 1}."""
     y_true, y_pred = prepare(y_true, y_pred)
     y_true = _convert_binary_labels(y_true)
-    return _mean_last((1.0 - y_true * y_pred).clamp_min(0.0).square())
+    return mean_last((1.0 - y_true * y_pred).clamp_min(0.0).square())
 
 
 def categorical_hinge(y_true, y_pred):
