@@ -99,7 +99,7 @@ def test_confusion_metrics_reject_sparse_labels_and_bad_thresholds():
     with pytest.raises(ValueError, match=r"same shape.*\(48,\).*\(48, 5\).*class_id"):
         metrics.Precision().update_state(torch.as_tensor(labels), torch.as_tensor(probs))
     with pytest.raises(
-        ValueError, match=r"Threshold values must be numbers in \[0, 1\]. Received: thresholds=1.5"
+        ValueError, match=r"Threshold values must be in \[0, 1\]. Received: \[1.5\]"
     ):
         metrics.Recall(thresholds=1.5)
 
@@ -137,11 +137,14 @@ def keras_auc_reference(y, p, w=None, num_thresholds=200, curve="ROC", summation
             ratio = safe_div(p0, p1) if p0 > 0 and p1 > 0 else 1.0
             total += safe_div(slope * (dtp + intercept * np.log(ratio)), tp[i + 1] + fn[i + 1])
         return total
-    x, ys = (
-        (div(fp, fp + tn), div(tp, tp + fn))
-        if curve == "ROC"
-        else (div(tp, tp + fn), div(tp, tp + fp))
-    )
+    if curve == "ROC":
+        x, ys = div(fp, fp + tn), div(tp, tp + fn)
+    elif curve == "PR":
+        x, ys = div(tp, tp + fn), div(tp, tp + fp)
+    else:  # PRGAIN, Flach & Kull's gains with Keras's fixes where TP = 0 or a gain < 0
+        scaling = div(tp + fn, tn + fp)
+        x = np.where(tp == 0, 0.0, np.maximum(1 - scaling * div(fn, tp), 0.0))
+        ys = np.where(tp == 0, 1.0, 1 - scaling * div(fp, tp))
     heights = {
         "interpolation": (ys[:-1] + ys[1:]) / 2,
         "minoring": np.minimum(ys[:-1], ys[1:]),
@@ -166,12 +169,17 @@ def test_roc_auc_approximates_the_exact_area(weighted):
         ("PR", "interpolation"),
         ("PR", "minoring"),
         ("PR", "majoring"),
+        ("PRGAIN", "interpolation"),
+        ("PR_GAIN", "minoring"),
+        ("prgain", "majoring"),
     ],
 )
 def test_auc_curves_and_summation_methods_follow_keras(curve, summation):
     metric = metrics.AUC(num_thresholds=50, curve=curve, summation_method=summation)
     result = stream(metric, auc_true, auc_pred, auc_weight)
-    expected = keras_auc_reference(auc_true, auc_pred, auc_weight, 50, curve, summation)
+    expected = keras_auc_reference(
+        auc_true, auc_pred, auc_weight, 50, curve.upper().replace("_", ""), summation
+    )
     assert result == pytest.approx(expected, abs=1e-5)
 
 
@@ -192,3 +200,70 @@ def test_auc_multi_label_from_logits_and_doc_example():
     m = metrics.AUC(num_thresholds=3)
     m.update_state([0, 0, 1, 1], [0.0, 0.5, 0.3, 0.9])
     assert m.result().item() == pytest.approx(0.75)
+
+
+@pytest.mark.parametrize(
+    "metric, expected",
+    [
+        (metrics.TruePositives(thresholds=(0.2, 0.7), name="tp"),
+         {"name": "tp", "dtype": "float32", "thresholds": [0.2, 0.7]}),
+        (metrics.FalseNegatives(), {"name": "false_negatives", "dtype": "float32",
+                                    "thresholds": None}),
+        (metrics.Precision(thresholds=0.3, class_id=2, dtype="float64"),
+         {"name": "precision", "dtype": "float64", "thresholds": 0.3, "top_k": None,
+          "class_id": 2}),
+        (metrics.Recall(top_k=3), {"name": "recall", "dtype": "float32", "thresholds": None,
+                                   "top_k": 3, "class_id": None}),
+        (metrics.AUC(curve="PR_GAIN", thresholds=[0.6, 0.2], name="gain"),
+         {"name": "gain", "dtype": "float32", "num_thresholds": 4, "curve": "PRGAIN",
+          "summation_method": "interpolation", "multi_label": False, "num_labels": None,
+          "label_weights": None, "from_logits": False, "thresholds": [0.2, 0.6]}),
+        (metrics.AUC(multi_label=True, label_weights=[1.0, 0.5], from_logits=True),
+         {"name": "auc", "dtype": "float32", "num_thresholds": 200, "curve": "ROC",
+          "summation_method": "interpolation", "multi_label": True, "num_labels": None,
+          "label_weights": [1.0, 0.5], "from_logits": True}),
+    ],
+    ids=["TruePositives", "FalseNegatives", "Precision", "Recall", "AUC_thresholds",
+         "AUC_multi_label"],
+)
+def test_config_round_trip_with_keras_keys(metric, expected):
+    config = metric.get_config()
+    assert config == expected
+    rebuilt = type(metric).from_config(config)
+    assert rebuilt.get_config() == config and rebuilt.thresholds == metric.thresholds
+
+
+def test_pr_gain_on_keras_example_counts():
+    # tf-keras's AUCTest numbers: tp = [5, 3, 0], fp = [5, 1, 0], fn = [0, 2, 5], tn = [0, 4, 4]
+    # recall_gain = [1, 1/3, 0], precision_gain = [0, 2/3, 1].
+    m = metrics.AUC(num_thresholds=3, curve="PRGAIN")
+    m.update_state(torch.tensor([0, 0, 0, 1, 0, 1, 0, 1, 1, 1]),
+                   torch.tensor([0.1, 0.2, 0.3, 0.3, 0.4, 0.4, 0.6, 0.6, 0.8, 0.9]))
+    expected = (1 - 1 / 3) * (0 + 2 / 3) / 2 + (1 / 3 - 0) * (2 / 3 + 1) / 2
+    assert m.result().item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_accumulator_is_the_count_per_given_threshold():
+    m = metrics.FalsePositives(thresholds=[0.8, 0.3])
+    m.update_state(torch.tensor([0, 0, 1]), torch.tensor([0.5, 0.9, 0.9]))
+    assert m.accumulator.tolist() == [1.0, 2.0]
+    assert metrics.TruePositives().accumulator.shape == (1,)
+
+
+def test_auc_argument_errors_use_keras_wording():
+    with pytest.raises(ValueError, match=r'Invalid AUC curve value: "ROCK". Expected values'):
+        metrics.AUC(curve="ROCK")
+    with pytest.raises(ValueError, match=r'Invalid AUC summation method value: "mean"'):
+        metrics.AUC(summation_method="mean")
+    with pytest.raises(ValueError, match=r"`num_thresholds` must be an integer > 1. "
+                                         r"Received: num_thresholds=1"):
+        metrics.AUC(num_thresholds=1)
+    with pytest.raises(ValueError, match=r"`num_labels` is needed only when `multi_label` is "
+                                         r"True. Received: num_labels=3"):
+        metrics.AUC(num_labels=3)
+
+
+def test_class_id_needs_class_scores():
+    with pytest.raises(ValueError, match=r"class_id is provided, y_pred must be a 2D array.*"
+                                         r"\(4,\), class_id=1"):
+        metrics.Recall(class_id=1).update_state(torch.ones(4), torch.ones(4))

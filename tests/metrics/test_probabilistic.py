@@ -59,3 +59,38 @@ def test_crossentropy_metrics_match_numpy(weighted):
         np.testing.assert_allclose(
             stream(metric, y_true, y_pred, w), weighted_mean(per_sample, w), rtol=1e-4
         )
+
+
+def test_poisson_and_kl_divergence_match_numpy():
+    rate = probs * 3 + 0.1
+    expected = weighted_mean((rate - one_hot * np.log(rate + 1e-7)).mean(-1), weights)
+    np.testing.assert_allclose(stream(metrics.Poisson(), one_hot, rate, weights), expected,
+                               rtol=1e-5)  # fmt: skip
+    t, p = np.clip(one_hot, 1e-7, 1), np.clip(probs, 1e-7, 1)
+    expected = weighted_mean((t * np.log(t / p)).sum(-1), weights)
+    np.testing.assert_allclose(stream(metrics.KLDivergence(), one_hot, probs, weights), expected,
+                               rtol=1e-5)  # fmt: skip
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_sparse_crossentropy_ignore_class_leaves_those_samples_out(weighted):
+    ignored = labels == 2
+    weight = weights if weighted else np.ones(N, np.float32)
+    per_sample = -np.log(np.clip(probs[np.arange(N), labels], 1e-7, 1 - 1e-7))
+    expected = (per_sample * weight)[~ignored].sum() / weight[~ignored].sum()
+    metric = metrics.SparseCategoricalCrossentropy(ignore_class=2)
+    result = stream(metric, labels, probs, weights if weighted else None)
+    np.testing.assert_allclose(result, expected, rtol=1e-5)
+
+
+def test_sparse_crossentropy_axis_and_configs():
+    per_sample = -np.log(np.clip(probs[np.arange(N), labels], 1e-7, 1 - 1e-7))
+    metric = metrics.SparseCategoricalCrossentropy(axis=0)
+    np.testing.assert_allclose(metric(labels, probs.T.copy()).numpy(), per_sample.mean(),
+                               rtol=1e-5)  # fmt: skip
+    assert metric.get_config() == {"name": "sparse_categorical_crossentropy", "dtype": "float32",
+                                   "from_logits": False, "ignore_class": None, "axis": 0}
+    for cls in (metrics.BinaryCrossentropy, metrics.CategoricalCrossentropy, metrics.Poisson,
+                metrics.KLDivergence, metrics.SparseCategoricalCrossentropy):
+        config = cls(name="x").get_config()
+        assert cls.from_config(config).get_config() == config

@@ -79,3 +79,40 @@ def test_weighted_mean_of_rank_3_values_matches_a_numpy_per_sample_mean():
     per_sample = values.mean(axis=(1, 2))
     np.testing.assert_allclose(m.result().numpy(), (per_sample * w).sum() / w.sum(), rtol=1e-5)
     np.testing.assert_allclose(m.count.numpy(), w.sum(), rtol=1e-6)
+
+
+def test_sum_over_batch_size_divides_by_the_number_of_values():
+    # tf.keras 2's SumOverBatchSize docstring: [1, 3, 5, 7] weighted [1, 1, 0, 0] -> 4 / 4.
+    m = metrics.SumOverBatchSize()
+    m.update_state(torch.tensor([1.0, 3.0, 5.0, 7.0]), sample_weight=torch.tensor([1, 1, 0, 0]))
+    assert m.result().item() == 1.0
+    values = RNG.normal(size=(N, 3)).astype(np.float32)
+    m = metrics.SumOverBatchSize()
+    for v, w in batches(values, weights):
+        m.update_state(v, sample_weight=w)
+    np.testing.assert_allclose(m.result(), (values * weights[:, None]).sum() / values.size,
+                               rtol=1e-5)  # fmt: skip
+
+
+def test_sum_over_batch_size_metric_wrapper_and_configs():
+    m = metrics.SumOverBatchSizeMetricWrapper(metrics.mean_absolute_error)
+    assert m.name == "mean_absolute_error"
+    for y, p, w in batches(reg_true, reg_pred, weights):
+        m.update_state(y, p, sample_weight=w)
+    per_sample = np.abs(reg_true - reg_pred).mean(-1)
+    np.testing.assert_allclose(m.result(), (per_sample * weights).sum() / N, rtol=1e-5)
+    wrapper = metrics.MeanMetricWrapper(metrics.binary_accuracy, name="b", threshold=0.2)
+    config = wrapper.get_config()
+    assert config == {"name": "b", "dtype": "float32", "fn": metrics.binary_accuracy,
+                      "threshold": 0.2}  # fmt: skip
+    rebuilt = metrics.MeanMetricWrapper.from_config(config)
+    assert rebuilt.get_config() == config
+    assert metrics.SumOverBatchSize.from_config(metrics.SumOverBatchSize().get_config()).name == (
+        "sum_over_batch_size")
+
+
+def test_metric_function_returning_none_or_a_dict_is_a_clear_error():
+    with pytest.raises(RuntimeError, match=r"can only be a single Tensor\. Received: None"):
+        metrics.MeanMetricWrapper(lambda t, p: None).update_state(torch.ones(2), torch.ones(2))
+    with pytest.raises(RuntimeError, match="To return a dict of values, implement a custom"):
+        metrics.MeanMetricWrapper(lambda t, p: {"a": t}).update_state(torch.ones(2), torch.ones(2))

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 import torchfit.metrics as metrics
 from metric_data import reg_pred, reg_true, stream, weighted_mean, weights
@@ -56,3 +57,15 @@ def test_one_dimensional_regression_targets_are_per_sample():
     expected = np.mean((reg_pred[:, 0] - reg_true[:, 0]) ** 2)
     result = stream(metrics.MeanSquaredError(), reg_true[:, 0], reg_pred[:, :1])
     np.testing.assert_allclose(result, expected, rtol=1e-5)
+
+
+def test_mean_relative_error_matches_numpy_and_config_round_trips():
+    normalizer = np.abs(reg_true).mean(0) + 0.5  # one normaliser per output
+    expected = weighted_mean(np.abs(reg_true - reg_pred) / normalizer, weights)
+    m = metrics.MeanRelativeError(normalizer=normalizer)
+    np.testing.assert_allclose(stream(m, reg_true, reg_pred, weights), expected, rtol=1e-5)
+    config = m.get_config()
+    assert config["name"] == "mean_relative_error" and config["dtype"] == "float32"
+    np.testing.assert_allclose(config["normalizer"], normalizer, rtol=1e-6)
+    rebuilt = metrics.MeanRelativeError.from_config(config)
+    assert torch.equal(rebuilt.normalizer, m.normalizer)

@@ -10,36 +10,55 @@ import torch
 from torchfit.metrics.reduction import MeanMetricWrapper
 
 
+def _tensors(y_true, y_pred):
+    # Array-likes (NumPy arrays, lists) are accepted as in tf.keras 2's eager functions.
+    if not isinstance(y_pred, torch.Tensor):
+        y_pred = torch.as_tensor(y_pred)
+    if not isinstance(y_true, torch.Tensor):
+        y_true = torch.as_tensor(y_true, device=y_pred.device)
+    return y_true, y_pred
+
+
 def accuracy(y_true, y_pred):
     """1.0 where `y_pred` equals `y_true` exactly (after casting `y_pred` to `y_true`'s dtype)."""
+    y_true, y_pred = _tensors(y_true, y_pred)
     if y_pred.dtype != y_true.dtype:
         y_pred = y_pred.to(y_true.dtype)
     return (y_true == y_pred).float()
 
 
 def binary_accuracy(y_true, y_pred, threshold=0.5):
-    """Per sample, the fraction of outputs where `y_pred > threshold` matches the 0/1 label."""
+    """Per sample, the fraction of outputs where `y_pred > threshold` matches the 0/1 label.
+
+    One value per sample (the mean over the last axis), as tf.keras 2's function; Keras 3's
+    returns the element-wise hits. The `BinaryAccuracy` metric is the same in both.
+    """
+    y_true, y_pred = _tensors(y_true, y_pred)
     hits = (y_true == (y_pred > threshold)).float()
     return hits.mean(dim=-1) if hits.ndim > 1 else hits
 
 
 def categorical_accuracy(y_true, y_pred):
     """1.0 where argmax of the one-hot `y_true` equals argmax of `y_pred`."""
+    y_true, y_pred = _tensors(y_true, y_pred)
     return (y_true.argmax(dim=-1) == y_pred.argmax(dim=-1)).float()
 
 
 def sparse_categorical_accuracy(y_true, y_pred):
     """1.0 where the integer label (shape `(N,)` or `(N, 1)`) equals argmax of `y_pred`."""
+    y_true, y_pred = _tensors(y_true, y_pred)
     return (_sparse_labels(y_true, y_pred) == y_pred.argmax(dim=-1)).float()
 
 
 def top_k_categorical_accuracy(y_true, y_pred, k=5):
     """1.0 where the class of the one-hot `y_true` is among the `k` highest scores."""
+    y_true, y_pred = _tensors(y_true, y_pred)
     return _in_top_k(y_pred, y_true.argmax(dim=-1), k)
 
 
 def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5):
     """1.0 where the integer label is among the `k` highest scores of `y_pred`."""
+    y_true, y_pred = _tensors(y_true, y_pred)
     return _in_top_k(y_pred, _sparse_labels(y_true, y_pred), k)
 
 

@@ -78,6 +78,12 @@ class _ThresholdedMetric(Metric):
         if self.top_k is not None:
             y_pred = _filter_top_k(y_pred, self.top_k)
         if self.class_id is not None:
+            if y_pred.ndim < 2:
+                raise ValueError(
+                    "When class_id is provided, y_pred must be a 2D array with shape "
+                    f"(num_samples, num_classes). Received: y_pred of shape "
+                    f"{tuple(y_pred.shape)}, class_id={self.class_id}."
+                )
             y_true, y_pred = y_true[..., self.class_id], y_pred[..., self.class_id]
         if y_true.shape != y_pred.shape:
             raise ValueError(
@@ -157,13 +163,23 @@ def _filter_top_k(scores, k):
     return scores.masked_fill(~keep, NEG_INF)
 
 
+def _plain(thresholds):
+    # A config holds Python numbers (a tuple or an array of thresholds becomes a list).
+    if thresholds is None or isinstance(thresholds, (int, float)):
+        return thresholds
+    return [float(t) for t in thresholds]
+
+
 def _parse_thresholds(thresholds, default):
     if thresholds is None:
         return [default]
     values = [thresholds] if isinstance(thresholds, (int, float)) else list(thresholds)
-    if not values or any(not isinstance(t, (int, float)) or not 0.0 <= t <= 1.0 for t in values):
+    invalid = [t for t in values if not isinstance(t, (int, float)) or not 0.0 <= t <= 1.0]
+    if not values or invalid:
+        # Keras's wording, which lists the invalid values.
         raise ValueError(
-            f"Threshold values must be numbers in [0, 1]. Received: thresholds={thresholds!r}"
+            f"Threshold values must be in [0, 1]. Received: {invalid} "
+            f"(thresholds={thresholds!r}). Pass numbers between 0 and 1."
         )
     return [float(t) for t in values]
 
@@ -175,10 +191,21 @@ class _ConfusionCount(_ThresholdedMetric):
 
     def __init__(self, thresholds=None, name=None, dtype=None):
         super().__init__(_parse_thresholds(thresholds, 0.5), name=name, dtype=dtype)
+        self.init_thresholds = thresholds
         self._build()
 
     def result(self):
         return self._given(self._counts()[self._index])
+
+    @property
+    def accumulator(self):
+        """The count at each threshold, shape `(len(thresholds),)` (Keras's state variable)."""
+        values = self._counts()[self._index]
+        return values if self._given_order is None else values[self._given_order]
+
+    def get_config(self):
+        """Keras's config: the base's `name` and `dtype`, and `thresholds` as given."""
+        return {**super().get_config(), "thresholds": _plain(self.init_thresholds)}
 
 
 class TruePositives(_ConfusionCount):
@@ -221,7 +248,13 @@ class _TopKThresholded(_ThresholdedMetric):
             top_k=top_k,
             class_id=class_id,
         )
+        self.init_thresholds = thresholds
         self._build()
+
+    def get_config(self):
+        """Keras's config: `name`, `dtype`, `thresholds` (as given), `top_k`, `class_id`."""
+        return {**super().get_config(), "thresholds": _plain(self.init_thresholds),
+                "top_k": self.top_k, "class_id": self.class_id}
 
 
 class Precision(_TopKThresholded):
@@ -258,14 +291,25 @@ class Recall(_TopKThresholded):
 
 
 class AUC(_ThresholdedMetric):
-    """Area under the ROC or precision-recall curve, Keras' thresholded approximation.
+    """Area under the ROC, precision-recall or precision-recall-gain curve, as Keras computes it.
 
     The curve is sampled at `num_thresholds` evenly spaced thresholds in [0, 1] (or at the given
     `thresholds`, plus 0 - 1e-7 and 1 + 1e-7) and integrated with `summation_method`:
-    "interpolation" (trapezoids for ROC; Davis & Goadrich's interpolation for PR), "minoring" or
-    "majoring" (Riemann sums below or above the curve).
+    "interpolation" (trapezoids for ROC and PR gain; Davis & Goadrich's interpolation for PR),
+    "minoring" or "majoring" (Riemann sums below or above the curve). The formulas are those of
+    Keras 3, which are also tf.keras 2's.
+
+    `curve="PRGAIN"` (Keras 3's spelling; tf.keras 2's `"PR_GAIN"` is accepted too) integrates
+    precision gain over recall gain (Flach & Kull 2015), with `P/N` the ratio of positives to
+    negatives: `recall_gain = 1 - P/N * FN/TP` (0 where TP = 0, clipped at 0) and
+    `precision_gain = 1 - P/N * FP/TP` (1 where TP = 0).
 
     Args:
+        num_thresholds: how many thresholds sample the curve (> 1, default 200).
+        curve: "ROC" (default), "PR" or "PRGAIN".
+        summation_method: "interpolation" (default), "minoring" or "majoring".
+        thresholds: explicit thresholds in [0, 1] instead of `num_thresholds` evenly spaced ones.
+        num_labels: with `multi_label`, the number of labels (else read from the first batch).
         multi_label: treat the last axis as independent labels and average their AUCs (weighted by
             `label_weights` if given); otherwise every prediction is pooled into one curve and
             `label_weights` weights the classes' contributions to it.
@@ -293,27 +337,27 @@ class AUC(_ThresholdedMetric):
         label_weights=None,
         from_logits=False,
     ):
-        curve, summation_method = str(curve).upper(), str(summation_method).lower()
-        if curve not in ("ROC", "PR"):
+        given_curve, curve = curve, _AUC_CURVES.get(str(curve).upper())
+        if curve is None:
             raise ValueError(
-                f"Invalid AUC curve. Received: curve={curve!r}. Expected 'ROC' or 'PR'."
+                f'Invalid AUC curve value: "{given_curve}". '
+                'Expected values are ["PR", "ROC", "PRGAIN"].'
             )
+        given_method, summation_method = summation_method, str(summation_method).lower()
         if summation_method not in ("interpolation", "minoring", "majoring"):
             raise ValueError(
-                f"Invalid AUC summation method. Received: summation_method={summation_method!r}. "
-                "Expected 'interpolation', 'minoring' or 'majoring'."
+                f'Invalid AUC summation method value: "{given_method}". '
+                'Expected values are ["interpolation", "majoring", "minoring"].'
             )
-        if thresholds is not None:
-            inner = sorted(_parse_thresholds(thresholds, 0.5))
-        elif isinstance(num_thresholds, int) and num_thresholds > 1:
-            inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
-        else:
+        if num_labels and not multi_label:
             raise ValueError(
-                "num_thresholds must be an integer > 1. "
-                f"Received: num_thresholds={num_thresholds!r}"
+                "`num_labels` is needed only when `multi_label` is True. "
+                f"Received: num_labels={num_labels!r}, multi_label={multi_label!r}."
             )
-        thresholds = [0.0 - EPSILON, *inner, 1.0 + EPSILON]
+        self._init_from_thresholds = thresholds is not None
+        thresholds = _auc_thresholds(num_thresholds, thresholds)
         super().__init__(thresholds, name=name, dtype=dtype, from_logits=from_logits)
+        self.num_labels = num_labels
         self.num_thresholds = len(self.thresholds)
         self.curve, self.summation_method = curve, summation_method
         self.multi_label = multi_label
@@ -359,8 +403,10 @@ class AUC(_ThresholdedMetric):
         else:
             if self.curve == "ROC":
                 x, y = div_no_nan(fp, fp + tn), div_no_nan(tp, tp + fn)  # fpr, tpr
-            else:
+            elif self.curve == "PR":
                 x, y = div_no_nan(tp, tp + fn), div_no_nan(tp, tp + fp)  # recall, precision
+            else:
+                x, y = _pr_gains(tp, fp, tn, fn)
             if self.summation_method == "interpolation":
                 heights = (y[:-1] + y[1:]) / 2.0
             elif self.summation_method == "minoring":
@@ -375,10 +421,55 @@ class AUC(_ThresholdedMetric):
         weights = self._multi_label_weights
         return div_no_nan((areas * weights).sum(), weights.sum())
 
+    def get_config(self):
+        """Keras 3's config keys; `thresholds` (without the two end points) only when given."""
+        weights = self._multi_label_weights if self.multi_label else self._label_weights
+        config = {
+            **super().get_config(),
+            "num_thresholds": self.num_thresholds,
+            "curve": self.curve,
+            "summation_method": self.summation_method,
+            "multi_label": self.multi_label,
+            "num_labels": self.num_labels,
+            "label_weights": None if weights is None else weights.tolist(),
+            "from_logits": self.from_logits,
+        }
+        if self._init_from_thresholds:
+            config["thresholds"] = self.thresholds[1:-1]
+        return config
+
     def load_state_dict(self, state_dict):
         if self.histogram is None and "histogram" in state_dict:
             self._build(torch.as_tensor(state_dict["histogram"]).shape[1])
         super().load_state_dict(state_dict)
+
+
+# Accepted spellings of `curve` (upper-cased) -> the name Keras 3 writes in its config.
+_AUC_CURVES = {"ROC": "ROC", "PR": "PR", "PRGAIN": "PRGAIN", "PR_GAIN": "PRGAIN"}
+
+
+def _auc_thresholds(num_thresholds, thresholds):
+    """The sorted given thresholds, or `num_thresholds - 2` evenly spaced inner ones, with the
+    end points 0 - 1e-7 and 1 + 1e-7 (so that predictions of exactly 0 or 1 are counted)."""
+    if thresholds is not None:
+        inner = sorted(_parse_thresholds(thresholds, 0.5))
+    elif isinstance(num_thresholds, int) and num_thresholds > 1:
+        inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+    else:
+        raise ValueError(
+            "Argument `num_thresholds` must be an integer > 1. "
+            f"Received: num_thresholds={num_thresholds!r}"
+        )
+    return [0.0 - EPSILON, *inner, 1.0 + EPSILON]
+
+
+def _pr_gains(tp, fp, tn, fn):
+    """(recall gain, precision gain) per threshold, with Keras's fixes for TP = 0 and gain < 0."""
+    scaling = div_no_nan(tp + fn, tn + fp)  # P / N
+    no_tp = tp == 0
+    recall_gain = torch.where(no_tp, 0.0, 1.0 - scaling * div_no_nan(fn, tp)).clamp_min(0.0)
+    precision_gain = torch.where(no_tp, 1.0, 1.0 - scaling * div_no_nan(fp, tp))
+    return recall_gain, precision_gain
 
 
 def _interpolate_pr_auc(tp, fp, fn):

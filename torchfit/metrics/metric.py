@@ -17,7 +17,7 @@ import torch
 
 from torchfit.utils.naming import to_snake_case
 
-__all__ = ["AGGREGATIONS", "Metric", "StateSpec", "resolve_dtype", "to_snake_case"]
+__all__ = ["AGGREGATIONS", "Metric", "StateSpec", "dtype_name", "resolve_dtype", "to_snake_case"]
 
 _INITIALIZERS = ("zeros", "ones")
 # How the copies of one state (one per process, or per shard of the data) combine into the state
@@ -35,6 +35,11 @@ class StateSpec(NamedTuple):
     initializer: object
     dtype: torch.dtype
     aggregation: str
+
+
+def dtype_name(dtype):
+    """The name Keras writes for a torch dtype: `torch.float32` -> `"float32"`."""
+    return str(dtype).rsplit(".", 1)[-1]
 
 
 def resolve_dtype(dtype, default=torch.float32):
@@ -175,6 +180,33 @@ class Metric:
         value = self._initial_value(self._state_specs[name])
         setattr(self, name, value)
         return value
+
+    @property
+    def variables(self):
+        """The state tensors, in declaration order (Keras's `Metric.variables`).
+
+        Example:
+            >>> [tuple(v.shape) for v in torchfit.metrics.Mean().variables]
+            [(), ()]
+        """
+        return [getattr(self, name) for name in self._state_specs]
+
+    def get_config(self):
+        """The constructor arguments, with Keras's keys: `{"name": ..., "dtype": "float32"}`.
+
+        Subclasses with more arguments add theirs, so `type(m).from_config(m.get_config())`
+        builds an equal metric (with a fresh state).
+
+        Example:
+            >>> torchfit.metrics.Mean(name="loss_mean").get_config()
+            {'name': 'loss_mean', 'dtype': 'float32'}
+        """
+        return {"name": self.name, "dtype": dtype_name(self.dtype)}
+
+    @classmethod
+    def from_config(cls, config):
+        """Build a metric from what `get_config()` returned: `cls(**config)`."""
+        return cls(**config)
 
     @property
     def state_specs(self):

@@ -1,4 +1,7 @@
-"""Mean, Sum and MeanMetricWrapper: the reductions every per-sample metric is built on."""
+"""Mean, Sum, MeanMetricWrapper and tf.keras 2's SumOverBatchSize: the reductions of metrics.
+
+`MeanTensor` (the element-wise mean) lives in `mean_tensor.py`.
+"""
 
 from torchfit.metrics.metric import Metric
 from torchfit.utils.tensor_utils import align_sample_weight, div_no_nan, squeeze_to_same_rank
@@ -69,14 +72,7 @@ class Mean(Metric):
             self.count += values.numel()
             return
         weight = self._as_tensor(sample_weight)
-        weight_rank = weight.dim()
-        while weight_rank > values.dim() and weight.shape[weight_rank - 1] == 1:
-            weight_rank -= 1
-        if 0 < weight_rank < values.dim() - 1:
-            # tf-keras's Reduce: weights more than one axis short of the values weight the mean
-            # over the extra trailing axes (one count per weight, not per element).
-            values = values.mean(dim=tuple(range(weight_rank, values.dim())))
-        weighted, weight = _apply_weight(values, weight)
+        weighted, weight = _apply_weight(reduce_to_weight_rank(values, weight), weight)
         self.total += weighted.sum()
         self.count += weight.expand(weighted.shape).sum()
 
@@ -116,12 +112,126 @@ class MeanMetricWrapper(Mean):
         y_pred = self._as_tensor(y_pred)
         self._follow_device(y_pred)
         y_true, y_pred = squeeze_to_same_rank(self._as_tensor(y_true), y_pred)
-        values = self._as_tensor(self._fn(y_true, y_pred, **self._fn_kwargs))
+        values = _single_tensor(self._fn(y_true, y_pred, **self._fn_kwargs), self._as_tensor)
         self._accumulate(values, sample_weight)
+
+    def get_config(self):
+        """`name`, `dtype` and the keyword arguments of `fn`, as Keras writes them.
+
+        A subclass (`BinaryAccuracy`, ...) fixes `fn`, so its config is its own constructor
+        arguments; a plain `MeanMetricWrapper` adds `"fn"` (the function itself).
+
+        Example:
+            >>> torchfit.metrics.BinaryAccuracy(threshold=0.7).get_config()
+            {'name': 'binary_accuracy', 'dtype': 'float32', 'threshold': 0.7}
+        """
+        config = super().get_config()
+        if type(self) is MeanMetricWrapper:
+            config["fn"] = self._fn
+        return {**config, **self._fn_kwargs}
 
     def _merge_config(self):
         # Means of different functions (or thresholds, k, ...) must not be merged.
         return {"fn": self._fn, **self._fn_kwargs}
+
+
+def reduce_to_weight_rank(values, weight):
+    """`values` averaged over the trailing axes that `weight` is more than one axis short of.
+
+    tf-keras's `Reduce`: weights that cannot broadcast against the values weight the mean over
+    the extra trailing axes (one count per weight, not per element). `(N,)` weights for
+    `(N, D)` values broadcast, so those values are returned as they are.
+    """
+    weight_rank = weight.dim()
+    while weight_rank > values.dim() and weight.shape[weight_rank - 1] == 1:
+        weight_rank -= 1
+    if 0 < weight_rank < values.dim() - 1:
+        values = values.mean(dim=tuple(range(weight_rank, values.dim())))
+    return values
+
+
+class SumOverBatchSize(Metric):
+    """`sum(values * sample_weight) / number of values` over everything seen (tf.keras 2).
+
+    Unlike `Mean`, the denominator counts the values, not the weights: a weight of 0 masks a
+    value's contribution to the sum but it still counts.
+
+    Example:
+        >>> m = torchfit.metrics.SumOverBatchSize()
+        >>> m.update_state(torch.tensor([1.0, 3.0, 5.0, 7.0]), sample_weight=[1.0, 1.0, 0.0, 0.0])
+        >>> m.result()  # (1 + 3) / 4, tf.keras 2's docstring
+        tensor(1.)
+    """
+
+    def __init__(self, name="sum_over_batch_size", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.total = self.add_weight("total")
+        self.count = self.add_weight("count")
+
+    def update_state(self, values, sample_weight=None):
+        values = self._as_tensor(values)
+        self._follow_device(values)
+        self._accumulate(values, sample_weight)
+
+    def _accumulate(self, values, sample_weight):
+        values = values.to(self.dtype) if values.dtype != self.dtype else values
+        if sample_weight is not None:
+            weight = self._as_tensor(sample_weight).to(values.dtype)
+            values, _ = _apply_weight(reduce_to_weight_rank(values, weight), weight)
+        self.total += values.sum()
+        self.count += values.numel()
+
+    def result(self):
+        return div_no_nan(self.total, self.count)
+
+
+class SumOverBatchSizeMetricWrapper(SumOverBatchSize):
+    """`SumOverBatchSize` of a per-sample function `fn(y_true, y_pred, **kwargs)` (tf.keras 2).
+
+    Example:
+        >>> m = torchfit.metrics.SumOverBatchSizeMetricWrapper(torchfit.metrics.mean_squared_error)
+        >>> m.update_state(torch.tensor([[0.0], [2.0]]), torch.tensor([[1.0], [2.0]]),
+        ...                sample_weight=[2.0, 0.0])
+        >>> m.result()  # (1 * 2 + 0 * 0) / 2 values
+        tensor(1.)
+    """
+
+    def __init__(self, fn, name=None, dtype=None, **kwargs):
+        if not callable(fn):
+            raise TypeError(
+                "SumOverBatchSizeMetricWrapper expects a callable fn(y_true, y_pred). "
+                f"Received: fn={fn!r}"
+            )
+        if name is None and getattr(fn, "__name__", "<lambda>") != "<lambda>":
+            name = fn.__name__
+        super().__init__(name=name or "sum_over_batch_size", dtype=dtype)
+        self._fn = fn
+        self._fn_kwargs = kwargs
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_pred = self._as_tensor(y_pred)
+        self._follow_device(y_pred)
+        y_true, y_pred = squeeze_to_same_rank(self._as_tensor(y_true), y_pred)
+        values = _single_tensor(self._fn(y_true, y_pred, **self._fn_kwargs), self._as_tensor)
+        self._accumulate(values, sample_weight)
+
+    def get_config(self):
+        """`name`, `dtype`, `fn` and the keyword arguments of `fn`."""
+        return {**super().get_config(), "fn": self._fn, **self._fn_kwargs}
+
+    def _merge_config(self):
+        return {"fn": self._fn, **self._fn_kwargs}
+
+
+def _single_tensor(values, as_tensor):
+    """A metric function's output as one tensor, or tf-keras's RuntimeError for anything else."""
+    if values is None or isinstance(values, dict):
+        message = ("The output of a metric function can only be a single Tensor. "
+                   f"Received: {values!r}. ")  # fmt: skip
+        if isinstance(values, dict):
+            message += "To return a dict of values, implement a custom Metric subclass."
+        raise RuntimeError(message)
+    return as_tensor(values)
 
 
 def _apply_weight(values, weight):

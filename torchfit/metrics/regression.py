@@ -117,3 +117,40 @@ class RootMeanSquaredError(Mean):
 
     def result(self):
         return div_no_nan(self.total, self.count).sqrt()
+
+
+class MeanRelativeError(Mean):
+    """The (weighted) mean of `|y_true - y_pred| / normalizer` (tf.keras 2; not in Keras 3).
+
+    `normalizer` broadcasts against the predictions (e.g. one value per output); a zero
+    normalizer gives a relative error of 0 (tf.keras 2's `divide_no_nan`).
+
+    Example:
+        >>> m = torchfit.metrics.MeanRelativeError(normalizer=[1.0, 3.0, 2.0, 3.0])
+        >>> m.update_state(torch.tensor([1.0, 3.0, 2.0, 3.0]), torch.tensor([2.0, 4.0, 6.0, 8.0]))
+        >>> m.result()  # tf.keras 2's docstring example: 1.25
+        tensor(1.2500)
+    """
+
+    higher_is_better = False
+
+    def __init__(self, normalizer, name=None, dtype=None):
+        super().__init__(name=name or "mean_relative_error", dtype=dtype)
+        self.normalizer = torch.as_tensor(normalizer, dtype=self.dtype)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_pred = self._as_tensor(y_pred)
+        self._follow_device(y_pred)
+        y_true, y_pred = squeeze_to_same_rank(self._as_tensor(y_true).to(self.dtype),
+                                              y_pred.to(self.dtype))  # fmt: skip
+        normalizer = self.normalizer.to(y_pred.device)
+        if normalizer.dim() == y_pred.dim() + 1 and normalizer.shape[-1] == 1:
+            normalizer = normalizer.squeeze(-1)
+        self._accumulate(div_no_nan((y_true - y_pred).abs(), normalizer), sample_weight)
+
+    def get_config(self):
+        """`name`, `dtype` and `normalizer` (as a list, as tf.keras 2 writes it)."""
+        return {**super().get_config(), "normalizer": self.normalizer.tolist()}
+
+    def _merge_config(self):
+        return {"normalizer": self.normalizer}
