@@ -46,7 +46,7 @@ def test_apply_gradients_equals_the_torch_step():
     ours, theirs = nn.Linear(4, 3), nn.Linear(4, 3)
     theirs.load_state_dict(ours.state_dict())
     optimizer = torchfit.optimizers.Adam(learning_rate=1e-2)
-    reference = torch.optim.Adam(theirs.parameters(), lr=1e-2, eps=1e-7)
+    reference = torchfit.optimizers.Adam(learning_rate=1e-2).build(theirs.parameters())
     x = torch.randn(16, 4)
     for _ in range(3):
         grads = torch.autograd.grad(ours(x).pow(2).mean(), list(ours.parameters()))

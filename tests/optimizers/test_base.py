@@ -58,7 +58,7 @@ def test_clipnorm_clips_each_gradient_separately():
     assert min(norms) < clipnorm < max(norms)
     model, reference = make_model(), make_model()
     train(model, optimizers.Adam(0.01, clipnorm=clipnorm).build(model.parameters()))
-    reference_opt = torch.optim.Adam(reference.parameters(), lr=0.01, eps=1e-7)
+    reference_opt = optimizers.Adam(0.01).build(reference.parameters())
     train(reference, reference_opt, edit_grads=lambda g: clip_each_norm(g, clipnorm))
     assert_close_params(model, reference)
 
@@ -379,7 +379,8 @@ def test_apply_gradients_after_backward_does_not_accumulate():
     for _ in range(3):  # Keras style: no zero_grad()
         loss_of(model).backward()
         optimizer.apply_gradients((p.grad, p) for p in model.parameters())
-    train(reference, torch.optim.SGD(reference.parameters(), lr=0.1, momentum=0.9), steps=3)
+    reference_opt = optimizers.SGD(learning_rate=0.1, momentum=0.9).build(reference.parameters())
+    train(reference, reference_opt, steps=3)
     assert_same_params(model, reference)
 
 
@@ -405,19 +406,30 @@ def test_state_dict_round_trip_resumes_exactly():
     assert resumed.iterations == optimizer.iterations == 5
 
 
-def test_state_dict_interoperates_with_plain_torch():
-    model, reference = make_model(), make_model()
-    torch_opt = torch.optim.Adam(reference.parameters(), lr=0.01, eps=1e-7)
-    train(reference, torch_opt, steps=2)
-    model.load_state_dict(reference.state_dict())
-    optimizer = optimizers.Adam(0.01).build(model.parameters())
-    # deepcopy: torch's load_state_dict shares same-device state tensors with the source
-    optimizer.load_state_dict(copy.deepcopy(torch_opt.state_dict()))  # no "iterations"
-    assert optimizer.iterations == 0  # kept as is
-    torch_opt.load_state_dict(copy.deepcopy(optimizer.state_dict()))  # torch ignores the key
+@pytest.mark.parametrize("name", ["SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Adadelta",
+                                  "Adamax", "Nadam"])
+def test_state_dict_resumes_every_keras_rule_exactly(name):
+    """Slots, group["step"] and Nadam's group["u_product"] travel in state_dict()."""
+    arguments = dict(momentum=0.9) if name in ("SGD", "RMSprop") else {}
+    model, clone = make_model(), make_model()
+    optimizer = getattr(optimizers, name)(**arguments).build(model.parameters())
+    train(model, optimizer, steps=3)
+    clone.load_state_dict(model.state_dict())
+    resumed = getattr(optimizers, name)(**arguments).build(clone.parameters())
+    resumed.load_state_dict(copy.deepcopy(optimizer.state_dict()))
     train(model, optimizer, steps=2)
-    train(reference, torch_opt, steps=2)
-    assert_same_params(model, reference)
+    train(clone, resumed, steps=2)
+    assert_same_params(clone, model)
+
+
+def test_a_torch_state_dict_is_refused_by_a_keras_rule():
+    model = make_model()
+    torch_opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    train(model, torch_opt, steps=1)
+    optimizer = optimizers.Adam(0.01).build(model.parameters())
+    with pytest.raises(ValueError, match=r"state of another optimizer: per-parameter keys "
+                                         r"\['exp_avg', 'exp_avg_sq', 'step'\], expected"):
+        optimizer.load_state_dict(torch_opt.state_dict())
 
 
 def test_deepcopy_built_and_unbuilt():

@@ -1,4 +1,8 @@
-"""torchfit.optimizers.catalogue against torch.optim with the documented Keras -> torch mapping."""
+"""torchfit.optimizers.catalogue: torch classes with Keras 3's rules, arguments and configs.
+
+The update formulas themselves are tested in test_rules.py (against Keras's update_step in NumPy)
+and tests/compat/test_keras_optimizers.py (against Keras 3).
+"""
 
 import inspect
 import pydoc
@@ -6,100 +10,59 @@ import pydoc
 import pytest
 import torch
 
-from torchfit import optimizers
+from torchfit import optimizers, schedules
+from torchfit.optimizers import rules
 from optimizer_helpers import assert_same_params, make_model, train, train_with_apply_gradients
 
 
-BETAS = (0.9, 0.999)
-CASES = [
-    pytest.param(
-        optimizers.SGD, torch.optim.SGD, dict(lr=0.01, momentum=0.0, nesterov=False), id="sgd"
-    ),
-    pytest.param(
-        lambda: optimizers.SGD(learning_rate=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
-        torch.optim.SGD,
-        dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
-        id="sgd-nesterov-wd",
-    ),
-    pytest.param(
-        optimizers.RMSprop, torch.optim.RMSprop, dict(lr=1e-3, alpha=0.9, eps=1e-7), id="rmsprop"
-    ),
-    pytest.param(
-        lambda: optimizers.RMSprop(0.01, rho=0.8, momentum=0.5, epsilon=1e-6, centered=True),
-        torch.optim.RMSprop,
-        dict(lr=0.01, alpha=0.8, momentum=0.5, eps=1e-6, centered=True),
-        id="rmsprop-centered-momentum",
-    ),
-    pytest.param(
-        optimizers.Adam, torch.optim.Adam, dict(lr=1e-3, betas=BETAS, eps=1e-7), id="adam"
-    ),
-    pytest.param(
-        lambda: optimizers.Adam(0.01, beta_1=0.8, beta_2=0.99, amsgrad=True, weight_decay=0.1),
-        torch.optim.Adam,
-        dict(lr=0.01, betas=(0.8, 0.99), eps=1e-7, amsgrad=True, weight_decay=0.1,
-             decoupled_weight_decay=True),
-        id="adam-amsgrad-wd",
-    ),
-    pytest.param(
-        optimizers.AdamW, torch.optim.AdamW,
-        dict(lr=1e-3, betas=BETAS, eps=1e-7, weight_decay=0.004), id="adamw",
-    ),
-    pytest.param(
-        optimizers.Adagrad, torch.optim.Adagrad,
-        dict(lr=1e-3, initial_accumulator_value=0.1, eps=1e-7), id="adagrad",
-    ),
-    pytest.param(
-        optimizers.Adadelta, torch.optim.Adadelta, dict(lr=1e-3, rho=0.95, eps=1e-7), id="adadelta"
-    ),
-    pytest.param(
-        optimizers.Adamax, torch.optim.Adamax, dict(lr=1e-3, betas=BETAS, eps=1e-7), id="adamax"
-    ),
-    pytest.param(
-        optimizers.Nadam, torch.optim.NAdam,
-        dict(lr=1e-3, betas=BETAS, eps=1e-7, momentum_decay=0.004), id="nadam",
-    ),
-    pytest.param(
-        lambda: optimizers.Nadam(weight_decay=0.1), torch.optim.NAdam,
-        dict(lr=1e-3, betas=BETAS, eps=1e-7, weight_decay=0.1, decoupled_weight_decay=True),
-        id="nadam-wd",
-    ),
-]  # fmt: skip
+TORCH_CLASSES = {
+    optimizers.SGD: torch.optim.SGD, optimizers.RMSprop: torch.optim.RMSprop,
+    optimizers.Adam: torch.optim.Adam, optimizers.AdamW: torch.optim.AdamW,
+    optimizers.Adagrad: torch.optim.Adagrad, optimizers.Adadelta: torch.optim.Adadelta,
+    optimizers.Adamax: torch.optim.Adamax, optimizers.Nadam: torch.optim.NAdam,
+}  # fmt: skip
 
 
-@pytest.mark.parametrize("make, torch_class, torch_kwargs", CASES)
-def test_build_and_step_equals_torch_with_mapped_arguments(make, torch_class, torch_kwargs):
-    model, reference = make_model(), make_model()
-    optimizer = make().build(model.parameters())
-    assert isinstance(optimizer, torch_class) and isinstance(optimizer, torch.optim.Optimizer)
+@pytest.mark.parametrize("cls", list(TORCH_CLASSES), ids=lambda cls: cls.__name__)
+def test_each_is_its_torch_class_and_steps_with_keras_rule(cls):
+    model = make_model()
+    optimizer = cls().build(model.parameters())
+    assert isinstance(optimizer, TORCH_CLASSES[cls])
+    assert isinstance(optimizer, torch.optim.Optimizer)
+    assert type(optimizer).step.__wrapped__ is rules.KerasUpdate.step  # torch's hook wrapper
     train(model, optimizer)
-    train(reference, torch_class(reference.parameters(), **torch_kwargs))
-    assert_same_params(model, reference)
     assert not torch.equal(model[0].weight, make_model()[0].weight)  # it did train
-    assert optimizer.iterations == 5
-
-
-@pytest.mark.parametrize("make, torch_class, torch_kwargs", CASES)
-def test_apply_gradients_equals_torch_with_mapped_arguments(make, torch_class, torch_kwargs):
+    assert optimizer.iterations == 5 and optimizer.param_groups[0]["step"] == 5
     model, reference = make_model(), make_model()
-    optimizer = make()
-    train_with_apply_gradients(model, optimizer)
-    train(reference, torch_class(reference.parameters(), **torch_kwargs))
+    train_with_apply_gradients(model, cls())
+    train(reference, cls().build(reference.parameters()))
     assert_same_params(model, reference)
-    assert optimizer.built and optimizer.iterations == 5
-    assert all(p.grad is None for p in model.parameters())
+
+
+def test_a_torch_lr_scheduler_drives_the_keras_rule():
+    model, reference = make_model(), make_model()
+    optimizer = optimizers.SGD(0.1, momentum=0.9).build(model.parameters())
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
+    expected = optimizers.SGD(schedules.PiecewiseConstantDecay([1, 3], [0.1, 0.05, 0.025]),
+                              momentum=0.9).build(reference.parameters())
+    for _ in range(5):
+        train(model, optimizer, steps=1)
+        scheduler.step()
+    train(reference, expected, steps=5)
+    assert_same_params(model, reference)
 
 
 @pytest.mark.parametrize(
     "optimizer, expected",
     [
-        (optimizers.SGD(), dict(lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0)),
+        (optimizers.SGD(), dict(lr=0.01, momentum=0.0, nesterov=False, weight_decay=None)),
         (optimizers.RMSprop(), dict(lr=0.001, alpha=0.9, eps=1e-7, momentum=0.0, centered=False)),
         (optimizers.Adam(), dict(lr=0.001, betas=(0.9, 0.999), eps=1e-7, amsgrad=False)),
         (optimizers.AdamW(), dict(lr=0.001, betas=(0.9, 0.999), eps=1e-7, weight_decay=0.004)),
         (optimizers.Adagrad(), dict(lr=0.001, initial_accumulator_value=0.1, eps=1e-7)),
         (optimizers.Adadelta(), dict(lr=0.001, rho=0.95, eps=1e-7)),
         (optimizers.Adamax(), dict(lr=0.001, betas=(0.9, 0.999), eps=1e-7)),
-        (optimizers.Nadam(), dict(lr=0.001, betas=(0.9, 0.999), eps=1e-7, momentum_decay=0.004)),
+        (optimizers.Nadam(), dict(lr=0.001, betas=(0.9, 0.999), eps=1e-7, weight_decay=None)),
     ],
     ids=lambda value: type(value).__name__ if isinstance(value, optimizers.Optimizer) else "",
 )
@@ -248,10 +211,33 @@ def test_adamw_needs_a_weight_decay():
         optimizers.AdamW(weight_decay=None)
 
 
-def test_cpu_optimizers_use_the_foreach_kernels_except_nadam():
-    """foreach gives bitwise the torch default's numbers (the tests above compare against the
-    default per-parameter loop) with fewer dispatches; Nadam's foreach path rounds differently."""
-    for cls in (optimizers.SGD, optimizers.RMSprop, optimizers.Adam, optimizers.AdamW,
-                optimizers.Adagrad, optimizers.Adadelta, optimizers.Adamax, optimizers.Nadam):
-        optimizer = cls().build(make_model().parameters())
-        assert optimizer.defaults["foreach"] is (None if cls is optimizers.Nadam else True), cls
+def test_sgd_momentum_is_checked_as_keras_does():
+    with pytest.raises(ValueError, match=r"`momentum` must be a float between \[0, 1\]. "
+                                         r"Received: momentum=1.5"):
+        optimizers.SGD(momentum=1.5)
+
+
+@CLASSES
+def test_get_config_has_keras_keys_and_from_config_rebuilds(cls):
+    names = list(KERAS_ARGUMENTS[cls])
+    values = {name: OTHER_VALUES[name] for name in names}
+    optimizer = cls(**values)
+    config = optimizer.get_config()
+    assert list(config)[:6] == ["name", "learning_rate", "weight_decay", "clipnorm",
+                                "global_clipnorm", "clipvalue"]
+    assert config == values
+    assert described(cls.from_config(config)) == described(cls(**values))
+
+
+def test_a_schedule_is_serialised_in_the_config():
+    schedule = schedules.ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5)
+    config = optimizers.Adam(schedule).get_config()
+    assert config["learning_rate"] == schedules.serialize(schedule)
+    rebuilt = optimizers.Adam.from_config(config).learning_rate
+    assert isinstance(rebuilt, schedules.ExponentialDecay) and rebuilt(10) == schedule(10)
+
+
+def test_from_config_refuses_keras_only_options_that_are_on():
+    with pytest.raises(ValueError, match=r"received use_ema=True: torchfit optimizers have no"):
+        optimizers.SGD.from_config({"learning_rate": 0.1, "use_ema": True})
+    assert optimizers.SGD.from_config({"learning_rate": 0.1, "use_ema": False}).learning_rate == 0.1

@@ -33,7 +33,7 @@ def test_get_every_identifier_kind():
 def test_get_errors():
     message = (
         r"Unknown optimizer: 'rmsprob'\. Did you mean 'rmsprop'\? "
-        r"Valid names: 'adadelta', 'adagrad', 'adam', 'adamax', 'adamw'"
+        r"Valid names: 'adadelta', 'adafactor', 'adagrad', 'adam', 'adamax', 'adamw', 'ftrl'"
     )
     with pytest.raises(ValueError, match=message):
         optimizers.get("rmsprob")
@@ -91,3 +91,18 @@ def test_build_without_trainable_parameters_gives_an_empty_optimizer():
     optimizer = optimizers.build("rmsprop", net.parameters())
     assert [group["params"] for group in optimizer.param_groups] == [[]]
     optimizer.step()  # nothing to do, no error
+
+
+def test_serialize_and_deserialize_round_trip_with_a_schedule():
+    schedule = optimizers.schedules.CosineDecay(0.1, decay_steps=100)
+    optimizer = optimizers.Nadam(schedule, beta_1=0.8, clipnorm=1.0)
+    config = optimizers.serialize(optimizer)
+    assert (config["module"], config["class_name"]) == ("torchfit.optimizers", "Nadam")
+    assert config["config"]["learning_rate"]["class_name"] == "CosineDecay"
+    rebuilt = optimizers.deserialize(config)
+    assert type(rebuilt) is optimizers.Nadam and rebuilt.get_config() == optimizer.get_config()
+    assert optimizers.get(config).get_config() == optimizer.get_config()
+    with pytest.raises(TypeError, match="not from a serialized dict"):
+        optimizers.get(config, learning_rate=0.1)
+    with pytest.raises(ValueError, match="Unknown optimizer.*'Adamm'|Adamm"):
+        optimizers.deserialize({"class_name": "Adamm", "config": {}})

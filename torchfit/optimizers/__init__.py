@@ -1,11 +1,13 @@
 """Keras-named optimizers that *are* ``torch.optim`` optimizers, and ``get`` / ``build``.
 
 Each class takes Keras's argument names and defaults and no parameters, e.g.
-``RMSprop(learning_rate=1e-3)``, and subclasses the matching ``torch.optim`` class. The torch
-side is initialised by ``build(params)``: ``model.compile`` calls it, and so does the first
-``apply_gradients``. From then on the object is a plain ``torch.optim.Optimizer`` (``param_groups``,
-``state``, ``step()``, ``zero_grad()``, ``state_dict()``, step hooks, ``torch.optim.lr_scheduler``),
-plus:
+``RMSprop(learning_rate=1e-3)``, subclasses the matching ``torch.optim`` class (where torch has
+one) and updates the weights with Keras 3's formula (``step()`` over torch's foreach kernels;
+equal to ``keras.optimizers.X`` to float32 rounding). A ``torch.optim`` optimizer passed to
+``compile`` keeps torch's own formula. The torch side is initialised by ``build(params)``:
+``model.compile`` calls it, and so does the first ``apply_gradients``. From then on the object is
+a plain ``torch.optim.Optimizer`` (``param_groups``, ``state``, ``step()``, ``zero_grad()``,
+``state_dict()``, step hooks, ``torch.optim.lr_scheduler``), plus:
 
 - ``iterations``: the number of steps taken (a Python int, saved in ``state_dict()``);
 - ``learning_rate``: a float (read from and written to every ``param_groups[i]["lr"]``) or a
@@ -13,13 +15,15 @@ plus:
   (counting from 0) then uses ``schedule(s)``;
 - ``clipvalue`` / ``clipnorm`` / ``global_clipnorm``: Keras gradient clipping, applied inside
   ``step()`` on the device (no synchronisation), in tf.keras 2.x's order: values first, then norms;
-- ``apply_gradients(zip(grads, vars))``: the Keras custom-loop API.
+- ``apply_gradients(zip(grads, vars))``: the Keras custom-loop API;
+- ``get_config()`` / ``from_config()``, ``serialize`` / ``deserialize``: Keras 3's dicts.
 
-Cost: without a schedule or clipping, ``step()`` is the torch step plus one step post-hook (one
+Cost: without a schedule or clipping, ``step()`` is the update plus one step post-hook (one
 attribute check and one integer increment). ``base`` says in which order the hooks fire.
 
 Modules: ``base`` (``Optimizer``: construction, learning rate, clipping, ``iterations``, state,
-the step hooks), ``catalogue`` (the eight Keras optimizers and their Keras -> torch mappings),
+the step hooks, configs), ``catalogue`` (the eight classic Keras optimizers), ``rules`` (their
+Keras 3 update rules), ``keras_update`` (the step of a Keras rule as a torch optimizer),
 ``signature`` (a class's constructor signature from its declaration), ``clipping`` (the clipping
 kernels); ``schedules`` is ``torchfit.schedules``.
 
@@ -51,6 +55,15 @@ from torchfit.optimizers.catalogue import (
     Nadam,
     RMSprop,
 )
+from torchfit.optimizers.adafactor import Adafactor
+from torchfit.optimizers.ftrl import Ftrl
+from torchfit.optimizers.lamb import Lamb
+from torchfit.optimizers.lion import Lion
+from torchfit.optimizers.loss_scale import LossScaleOptimizer
+from torchfit.optimizers.muon import Muon
+from torchfit.optimizers.schedule_free import ScheduleFreeAdamW
+from torchfit.utils.config import deserialize_object as _deserialize_object
+from torchfit.utils.config import serialize_object as _serialize_object
 from torchfit.utils.validation import unknown_identifier_error as _unknown_identifier_error
 
 __all__ = [
@@ -63,8 +76,17 @@ __all__ = [
     "Adadelta",
     "Adamax",
     "Nadam",
+    "Adafactor",
+    "Ftrl",
+    "Lamb",
+    "Lion",
+    "LossScaleOptimizer",
+    "Muon",
+    "ScheduleFreeAdamW",
     "get",
     "build",
+    "serialize",
+    "deserialize",
     "schedules",
 ]
 
@@ -82,6 +104,12 @@ _OPTIMIZERS = {
     "adadelta": Adadelta,
     "adamax": Adamax,
     "nadam": Nadam,
+    "adafactor": Adafactor,
+    "ftrl": Ftrl,
+    "lamb": Lamb,
+    "lion": Lion,
+    "muon": Muon,
+    "schedulefreeadamw": ScheduleFreeAdamW,
 }
 
 _EXPECTED = (
@@ -90,12 +118,48 @@ _EXPECTED = (
 )
 
 
+def serialize(optimizer):
+    """Keras 3's dict for a torchfit optimizer: ``{"module", "class_name", "config",
+    "registered_name"}``, ``config`` being ``optimizer.get_config()`` (its schedule serialised).
+
+    Example:
+        >>> serialize(SGD(0.1))["class_name"], serialize(SGD(0.1))["config"]["learning_rate"]
+        ('SGD', 0.1)
+    """
+    return _serialize_object(optimizer, "torchfit.optimizers")
+
+
+def deserialize(config, custom_objects=None):
+    """The optimizer ``serialize`` (torchfit's, or ``keras.optimizers.serialize``) described.
+
+    Args:
+        config: A dict from ``serialize`` or from Keras 3, or an optimizer name.
+        custom_objects: Optional names -> user classes (optimizers or schedules).
+
+    Raises:
+        ValueError: An unknown class name, or a Keras-only option (EMA, ...) that is on.
+
+    Example:
+        >>> keras_dict = {"module": "keras.optimizers", "class_name": "Adam", "config": {
+        ...     "name": "adam", "learning_rate": 0.01, "use_ema": False}, "registered_name": None}
+        >>> deserialize(keras_dict).learning_rate
+        0.01
+    """
+    registry = {**{cls.__name__: cls for cls in _OPTIMIZERS.values()}, **_OPTIMIZERS}
+    if isinstance(config, dict) and isinstance(config.get("class_name"), str):
+        cls = registry.get(config["class_name"], registry.get(config["class_name"].lower()))
+        if cls is not None and isinstance(config.get("config"), dict):
+            return cls.from_config(config["config"], custom_objects)
+    return _deserialize_object(config, registry, "optimizer", custom_objects)
+
+
 def get(identifier, **kwargs):
     """Resolve an optimizer identifier as ``compile(optimizer=...)`` accepts it.
 
     Args:
         identifier: A name (``"rmsprop"``, ``"Adam"``, ... case-insensitive) -> a new optimizer with
-            Keras defaults; a torchfit optimizer class -> a new instance; a torchfit or
+            Keras defaults; a ``serialize`` dict (torchfit's or Keras 3's) -> ``deserialize``;
+            a torchfit optimizer class -> a new instance; a torchfit or
             ``torch.optim.Optimizer`` instance -> itself; a ``torch.optim.Optimizer`` class -> the
             class (it needs the parameters: see ``build``).
         **kwargs: Constructor arguments, when ``get`` creates the optimizer (from a name or a
@@ -113,6 +177,13 @@ def get(identifier, **kwargs):
         raise ValueError(
             f"Received optimizer=None. {_EXPECTED} The compile() default is 'rmsprop'."
         )
+    if isinstance(identifier, dict):
+        if kwargs:
+            raise TypeError(
+                f"get() arguments {sorted(kwargs)} apply only when get() creates the optimizer "
+                "from a name or a torchfit optimizer class, not from a serialized dict."
+            )
+        return deserialize(identifier)
     if isinstance(identifier, str):
         cls = _OPTIMIZERS.get(identifier.lower())
         if cls is None:

@@ -19,16 +19,18 @@ Example:
     >>> Rprop(eta_plus=1.1).build(nn.Linear(2, 1).parameters()).param_groups[0]["etas"]
     (0.5, 1.1)
 
-``step()`` is the torch class's. ``build`` registers torchfit's work as two hooks on the instance
-(torch's public ``register_step_pre_hook`` / ``register_step_post_hook``), before any of the
-user's; torch's ``step`` wrapper fires every hook once per step, in this order:
+``step()`` is the torch class's, or, for the Keras optimizers of ``catalogue``, Keras 3's update
+rule (``rules``, over ``keras_update.KerasUpdate``) placed before the torch class in the MRO.
+``build`` registers torchfit's work as two hooks on the instance (torch's public
+``register_step_pre_hook`` / ``register_step_post_hook``), before any of the user's; torch's
+``step`` wrapper fires every hook once per step, in this order:
 
 1. global pre-hooks (``torch.optim.optimizer.register_optimizer_step_pre_hook``): the gradients as
    computed;
 2. torchfit's pre-hook, only with clipping: runs the closure if one was given (the gradients must
    exist before they are clipped), then clips the gradients;
 3. the optimizer's own pre-hooks (``register_step_pre_hook``): the clipped gradients;
-4. the torch update, with ``param_groups[i]["lr"]``;
+4. the update, with ``param_groups[i]["lr"]``;
 5. torchfit's post-hook: ``iterations += 1``; with a schedule, every group's ``lr`` becomes
    ``schedule(iterations)``, the rate of the next step;
 6. the optimizer's own post-hooks (``register_step_post_hook``): the new ``iterations`` and lr;
@@ -40,6 +42,7 @@ import warnings
 
 import torch
 
+from torchfit import schedules
 from torchfit.optimizers.clipping import clip_gradients_
 from torchfit.optimizers.signature import keras_signature
 from torchfit.utils.validation import check_kwargs
@@ -47,6 +50,14 @@ from torchfit.utils.validation import check_kwargs
 __all__ = ["Optimizer"]
 
 _STATE_DICT_ITERATIONS = "iterations"
+# Keras 3 base-optimizer options torchfit does not have, with the value that means "off".
+_KERAS_ONLY_OPTIONS = {
+    "use_ema": False,
+    "ema_momentum": 0.99,
+    "ema_overwrite_frequency": None,
+    "loss_scale_factor": None,
+    "gradient_accumulation_steps": None,
+}
 
 
 def _flatten_params(params):
@@ -126,17 +137,18 @@ def _after_step(optimizer, args, kwargs):
 class Optimizer(torch.optim.Optimizer):
     """Base of the torchfit optimizers: Keras construction over a ``torch.optim`` optimizer.
 
-    On the CPU they run torch's ``foreach`` implementation, which torch itself only picks on
-    CUDA: the same numbers bit for bit, with fewer kernel dispatches per step (Nadam excepted:
-    its foreach path rounds differently, so it keeps torch's default).
+    An optimizer over a torch class's own ``step`` runs torch's ``foreach`` implementation on
+    the CPU, which torch itself only picks on CUDA: the same numbers bit for bit, with fewer
+    kernel dispatches per step (``_cpu_foreach = False`` keeps torch's default).
 
     Subclasses declare their own Keras arguments and mapping (see the module docstring). This base
-    holds the features torch.optim lacks; everything else is the torch class's.
+    holds the features torch.optim lacks (and Keras 3's ``get_config`` / ``from_config``);
+    everything else is the torch class's.
 
     Args:
         learning_rate: A float, or a schedule (``schedules.LearningRateSchedule`` or any callable
             ``step -> float``) evaluated before each step on ``iterations``.
-        weight_decay: Stored for reference; ``keras_to_torch`` maps it to torch's argument.
+        weight_decay: Stored for ``get_config``; ``keras_to_torch`` maps it to the update.
         clipnorm: Clip each gradient to this L2 norm: ``g * clipnorm / max(||g||, clipnorm)``.
         clipvalue: Clamp each gradient element to ``[-clipvalue, clipvalue]``.
         global_clipnorm: Scale all gradients by
@@ -198,9 +210,8 @@ class Optimizer(torch.optim.Optimizer):
                 f"clipnorm={clipnorm}, global_clipnorm={global_clipnorm}. Use clipnorm to clip "
                 "each gradient separately, global_clipnorm to clip their joint norm."
             )
-        self._torch_kwargs = self.keras_to_torch(
-            **{arg: arguments[arg] for arg in cls._keras_to_torch_arguments}
-        )
+        self._keras_arguments = {arg: arguments[arg] for arg in cls._keras_to_torch_arguments}
+        self._torch_kwargs = self.keras_to_torch(**self._keras_arguments)
         name = arguments["name"]
         self.name = name if name is not None else cls.__name__.lower()
         self.iterations = 0
@@ -386,6 +397,55 @@ class Optimizer(torch.optim.Optimizer):
         self.step()
         for var in variables:
             var.grad = None
+
+    def get_config(self):
+        """Keras 3's config: ``name``, ``learning_rate`` (a float, or the schedule's
+        ``schedules.serialize`` dict), ``weight_decay``, the clipping arguments, then the class's
+        own constructor arguments; ``type(opt).from_config(opt.get_config())`` rebuilds it
+        (without its state).
+
+        Example:
+            >>> from torchfit.optimizers import SGD
+            >>> SGD(0.1, momentum=0.9).get_config()  # doctest: +NORMALIZE_WHITESPACE
+            {'name': 'SGD', 'learning_rate': 0.1, 'weight_decay': None, 'clipnorm': None,
+             'global_clipnorm': None, 'clipvalue': None, 'momentum': 0.9, 'nesterov': False}
+        """
+        learning_rate = self.learning_rate
+        if callable(learning_rate):
+            learning_rate = schedules.serialize(learning_rate)
+        config = dict(
+            name=self.name, learning_rate=learning_rate, weight_decay=self.weight_decay,
+            clipnorm=self._clipnorm, global_clipnorm=self._global_clipnorm,
+            clipvalue=self._clipvalue,
+        )  # fmt: skip
+        config.update(self._keras_arguments)  # weight_decay keeps its place and value
+        if "weight_decay" not in type(self)._keras_signature.parameters:
+            del config["weight_decay"]
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """The optimizer of a ``get_config()`` dict, torchfit's or Keras 3's (whose EMA,
+        loss-scale-factor and gradient-accumulation options must be off: torchfit has none).
+
+        Args:
+            config: The dict.
+            custom_objects: Names -> user schedule classes, for a serialised learning rate.
+
+        Raises:
+            ValueError: A Keras-only option that is on.
+        """
+        config = dict(config)
+        for key, off in _KERAS_ONLY_OPTIONS.items():
+            value = config.pop(key, off)
+            if value != off:
+                raise ValueError(
+                    f"{cls.__name__}.from_config() received {key}={value!r}: torchfit optimizers "
+                    f"have no `{key}`. Expected {key}={off!r} (Keras's default) or no such key."
+                )
+        if isinstance(config.get("learning_rate"), dict):
+            config["learning_rate"] = schedules.deserialize(config["learning_rate"], custom_objects)
+        return cls(**config)
 
     # ------------------------------------------------------------------ torch methods
 

@@ -1,17 +1,20 @@
-"""The Keras optimizers, each over the matching ``torch.optim`` class.
+"""The eight classic Keras optimizers: Keras 3's update rules, each a ``torch.optim`` subclass.
 
 Each class declares only what is its own: its learning-rate default and name (class keywords),
 and its Keras arguments with Keras's defaults, in Keras's order, as the parameters of
-``keras_to_torch``, which returns the torch keyword arguments; ``Optimizer`` adds the shared
-arguments (``weight_decay``, ``clipnorm``, ``clipvalue``, ``global_clipnorm``, ``name``) and builds
-the constructor's signature. Each docstring gives the Keras -> torch mapping and where torch's
-update formula differs from Keras's; the numbers are exactly those of the torch optimizer with the
-mapped arguments.
+``keras_to_torch``, which returns the param-group hyperparameters (torch's key names where torch
+has one with the same meaning: ``betas``, ``eps``, RMSprop's ``alpha`` for ``rho``, so that
+``torch.optim.lr_scheduler`` and ``OneCycleLR(cycle_momentum=True)`` drive them); ``Optimizer``
+adds the shared arguments (``weight_decay``, ``clipnorm``, ``clipvalue``, ``global_clipnorm``,
+``name``) and builds the constructor's signature.
 
-One difference is shared: Keras's ``weight_decay`` is decoupled (``w -= lr * weight_decay * w``
-before the update). torch offers that for ``AdamW``, ``Adam`` and ``Nadam``, which therefore match
-Keras; for ``SGD``, ``RMSprop``, ``Adagrad``, ``Adadelta`` and ``Adamax`` torch's ``weight_decay``
-is an L2 term added to the gradient (``g += weight_decay * w``), and that is what you get.
+``step()`` is Keras 3's: the rules of ``rules`` (Keras's ``update_step``, over torch's foreach
+kernels), after Keras 3's decoupled weight decay ``w *= 1 - weight_decay * lr`` for every one of
+them (``keras_update``), with the learning rate of ``iterations`` before the step. Over 1,000 steps
+the weights equal Keras 3's to float32 rounding (``tests/compat/test_keras_optimizers.py``); for
+these formulas Keras 3 is also tf.keras 2.11+. Each class still is the torch class
+(``isinstance(Adam(), torch.optim.Adam)``) for ``param_groups``, ``state_dict()``, hooks and LR
+schedulers, but not its math: a ``torch.optim`` optimizer passed to ``compile`` keeps torch's.
 
 Example:
     >>> import inspect
@@ -25,96 +28,118 @@ Example:
 
 import torch
 
+from torchfit.optimizers import rules
 from torchfit.optimizers.base import Optimizer
 
 __all__ = ["SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Adadelta", "Adamax", "Nadam"]
 
 
-class SGD(Optimizer, torch.optim.SGD, learning_rate=0.01, name="SGD"):
-    """Gradient descent with momentum: Keras ``SGD`` over ``torch.optim.SGD``.
+class SGD(Optimizer, rules.SGDUpdate, torch.optim.SGD, learning_rate=0.01, name="SGD"):
+    """Gradient descent with momentum, Keras 3's ``SGD``.
 
-    Mapping: ``learning_rate`` -> ``lr``, ``momentum`` -> ``momentum``, ``nesterov`` ->
-    ``nesterov``, ``weight_decay`` -> ``weight_decay`` (None -> 0).
+    For each variable ``w`` with gradient ``g`` (after ``w *= 1 - weight_decay * lr`` when
+    ``weight_decay`` is set)::
 
-    Differences: Keras's velocity includes the learning rate (``v = m*v - lr*g; w += v``) while
-    torch's does not (``b = m*b + g; w -= lr*b``). They agree exactly while the learning rate is
-    constant; after a change torch applies the new rate to the whole buffer at once.
-    ``weight_decay`` is torch's L2 term (``g += wd * w``), not Keras's decoupled decay.
+        w = w - lr * g                          # momentum == 0
+        m = momentum * m - lr * g               # momentum > 0 (m starts at zeros)
+        w = w + m                               # or, nesterov: w = w + momentum * m - lr * g
+
+    The velocity ``m`` includes the learning rate (``torch.optim.SGD``'s buffer does not: the two
+    differ once the rate changes). Param-group keys: ``lr``, ``momentum``, ``nesterov``,
+    ``weight_decay``; state: ``"momentum"``.
+
+    Raises:
+        ValueError: ``momentum`` outside ``[0, 1]`` (as Keras).
 
     Example:
-        >>> opt = SGD(learning_rate=0.1, momentum=0.9, nesterov=True)
+        >>> w = torch.nn.Parameter(torch.tensor([1.0]))
+        >>> opt = SGD(learning_rate=0.1, momentum=0.9)
+        >>> for _ in range(2):
+        ...     opt.apply_gradients([(torch.tensor([1.0]), w)])
+        >>> round(w.item(), 4)  # 1 - 0.1 - (0.9 * 0.1 + 0.1)
+        0.71
     """
+
+    _cpu_foreach = False  # the Keras rules always run foreach kernels
 
     @staticmethod
     def keras_to_torch(momentum=0.0, nesterov=False, *, weight_decay):
-        return dict(momentum=momentum, nesterov=nesterov, weight_decay=weight_decay or 0.0)
+        if not 0 <= momentum <= 1:
+            raise ValueError(
+                f"`momentum` must be a float between [0, 1]. Received: momentum={momentum!r}"
+            )
+        return dict(momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
 
 
-class RMSprop(Optimizer, torch.optim.RMSprop, learning_rate=0.001, name="rmsprop"):
-    """RMSprop: Keras ``RMSprop`` over ``torch.optim.RMSprop``.
+class RMSprop(
+    Optimizer, rules.RMSpropUpdate, torch.optim.RMSprop, learning_rate=0.001, name="rmsprop"
+):
+    """RMSprop, Keras 3's ``RMSprop`` (also tf.keras 2.11+'s).
 
-    Mapping: ``learning_rate`` -> ``lr``, ``rho`` -> ``alpha`` (0.9, torch's default is 0.99),
-    ``epsilon`` -> ``eps`` (1e-7), ``momentum`` -> ``momentum``, ``centered`` -> ``centered``,
-    ``weight_decay`` -> ``weight_decay`` (None -> 0).
+    For each variable ``w`` with gradient ``g`` (after the weight decay)::
 
-    Differences: torch divides by ``sqrt(ms) + eps``, as tf.keras 2.x does without momentum;
-    tf.keras 2.x with momentum and Keras 3 divide by ``sqrt(ms + eps)``. With momentum torch's
-    buffer excludes the learning rate (see ``SGD``). ``weight_decay`` is torch's L2 term.
+        v = rho * v + (1 - rho) * g**2
+        a = rho * a + (1 - rho) * g             # centered only
+        d = sqrt(v - a**2 + epsilon)            # centered; else d = sqrt(v + epsilon)
+        w = w - lr * g / d                      # momentum == 0
+        m = momentum * m + lr * g / d; w = w - m    # momentum > 0
+
+    ``epsilon`` is inside the square root (``torch.optim.RMSprop`` adds it outside, and its
+    momentum buffer leaves out the learning rate). Param-group keys: ``lr``, ``alpha`` (``rho``,
+    torch's name), ``eps``, ``momentum``, ``centered``, ``weight_decay``; state: ``"velocity"``,
+    ``"momentum"``, ``"average_gradient"``.
 
     Example:
         >>> opt = RMSprop(learning_rate=1e-3)   # Keras defaults: rho=0.9, epsilon=1e-7
     """
 
+    _cpu_foreach = False
+
     @staticmethod
     def keras_to_torch(rho=0.9, momentum=0.0, epsilon=1e-07, centered=False, *, weight_decay):
         return dict(
-            alpha=rho, eps=epsilon, momentum=momentum, centered=centered,
-            weight_decay=weight_decay or 0.0,
-        )  # fmt: skip
+            alpha=rho, eps=epsilon, momentum=momentum, centered=centered, weight_decay=weight_decay
+        )
 
 
-def _adam_kwargs(beta_1, beta_2, epsilon, amsgrad, weight_decay):
-    """torch Adam/NAdam arguments; Keras's decoupled weight decay when weight_decay is given."""
-    kwargs = dict(betas=(beta_1, beta_2), eps=epsilon)
-    if amsgrad is not None:
-        kwargs["amsgrad"] = amsgrad
-    if weight_decay is not None:
-        kwargs.update(weight_decay=weight_decay, decoupled_weight_decay=True)
-    return kwargs
+class Adam(Optimizer, rules.AdamUpdate, torch.optim.Adam, learning_rate=0.001, name="adam"):
+    """Adam, Keras 3's ``Adam`` (``weight_decay``, None by default, is Keras's decoupled decay).
 
+    For each variable ``w`` with gradient ``g`` at step ``t`` (from 1), after the weight decay::
 
-class Adam(Optimizer, torch.optim.Adam, learning_rate=0.001, name="adam"):
-    """Adam: Keras ``Adam`` over ``torch.optim.Adam``.
+        m = beta_1 * m + (1 - beta_1) * g
+        v = beta_2 * v + (1 - beta_2) * g**2
+        v_hat = max(v_hat, v)                   # amsgrad only, then used in place of v
+        w = w - lr * sqrt(1 - beta_2**t) / (1 - beta_1**t) * m / (sqrt(v) + epsilon)
 
-    Mapping: ``learning_rate`` -> ``lr``, ``(beta_1, beta_2)`` -> ``betas``, ``epsilon`` -> ``eps``
-    (1e-7), ``amsgrad`` -> ``amsgrad``; ``weight_decay`` (if given) -> ``weight_decay`` with
-    ``decoupled_weight_decay=True``, Keras's decoupled decay ``w -= lr * wd * w``.
-
-    Differences: Keras adds ``epsilon`` to ``sqrt(v)`` before the bias correction (the paper's
-    "epsilon hat"), torch after it: torch's update equals Keras's with ``epsilon`` replaced by
-    ``epsilon * sqrt(1 - beta_2**t)``, which matters only while ``sqrt(v)`` is near ``epsilon``.
+    ``epsilon`` is the paper's "epsilon hat", added before the bias correction
+    (``torch.optim.Adam`` adds it after, which shows while ``sqrt(v)`` is near ``epsilon``).
+    Param-group keys: ``lr``, ``betas``, ``eps``, ``amsgrad``, ``weight_decay``, ``step``;
+    state: ``"momentum"``, ``"velocity"``, ``"velocity_hat"``.
 
     Example:
         >>> opt = Adam(learning_rate=1e-3, amsgrad=True)
     """
 
+    _cpu_foreach = False
+
     @staticmethod
     def keras_to_torch(beta_1=0.9, beta_2=0.999, epsilon=1e-07, amsgrad=False, *, weight_decay):
-        return _adam_kwargs(beta_1, beta_2, epsilon, amsgrad, weight_decay)
+        return dict(betas=(beta_1, beta_2), eps=epsilon, amsgrad=amsgrad, weight_decay=weight_decay)
 
 
-class AdamW(Optimizer, torch.optim.AdamW, learning_rate=0.001, name="adamw"):
-    """Adam with decoupled weight decay: Keras ``AdamW`` over ``torch.optim.AdamW``.
+class AdamW(Optimizer, rules.AdamUpdate, torch.optim.AdamW, learning_rate=0.001, name="adamw"):
+    """Adam with decoupled weight decay, Keras 3's ``AdamW``.
 
-    Mapping: ``learning_rate`` -> ``lr``, ``weight_decay`` -> ``weight_decay`` (Keras default 0.004,
-    torch's is 0.01; both decay ``w -= lr * wd * w``), ``(beta_1, beta_2)`` -> ``betas``,
-    ``epsilon`` -> ``eps`` (1e-7), ``amsgrad`` -> ``amsgrad``.
-
-    Differences: where epsilon enters the denominator, as for ``Adam``.
+    ``Adam``'s update (the same formula and param-group keys) after
+    ``w *= 1 - weight_decay * lr``; ``weight_decay`` defaults to 0.004 (``torch.optim.AdamW``'s
+    to 0.01), and 0.0 gives Adam.
 
     Example:
         >>> opt = AdamW(learning_rate=1e-3, weight_decay=0.004)
     """
+
+    _cpu_foreach = False
 
     @staticmethod
     def keras_to_torch(weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-07, amsgrad=False):
@@ -126,82 +151,105 @@ class AdamW(Optimizer, torch.optim.AdamW, learning_rate=0.001, name="adamw"):
         return dict(betas=(beta_1, beta_2), eps=epsilon, amsgrad=amsgrad, weight_decay=weight_decay)
 
 
-class Adagrad(Optimizer, torch.optim.Adagrad, learning_rate=0.001, name="adagrad"):
-    """Adagrad: Keras ``Adagrad`` over ``torch.optim.Adagrad``.
+class Adagrad(
+    Optimizer, rules.AdagradUpdate, torch.optim.Adagrad, learning_rate=0.001, name="adagrad"
+):
+    """Adagrad, Keras 3's ``Adagrad``.
 
-    Mapping: ``learning_rate`` -> ``lr`` (Keras default 0.001, torch's 0.01),
-    ``initial_accumulator_value`` -> ``initial_accumulator_value`` (0.1, torch's 0), ``epsilon`` ->
-    ``eps`` (1e-7), ``lr_decay=0``, ``weight_decay`` -> ``weight_decay`` (None -> 0).
+    For each variable ``w`` with gradient ``g`` (after the weight decay)::
 
-    Differences: torch divides by ``sqrt(acc) + eps`` as tf.keras 2.x does; Keras 3 divides by
-    ``sqrt(acc + eps)``. ``weight_decay`` is torch's L2 term.
+        a = a + g**2                            # a starts at initial_accumulator_value
+        w = w - lr * g / sqrt(a + epsilon)
+
+    ``epsilon`` is inside the square root (``torch.optim.Adagrad`` and tf.keras 2 add it outside).
+    Param-group keys: ``lr``, ``initial_accumulator_value``, ``eps``, ``weight_decay``; state:
+    ``"accumulator"``.
 
     Example:
         >>> opt = Adagrad(learning_rate=0.01)
     """
 
+    _cpu_foreach = False
+
     @staticmethod
     def keras_to_torch(initial_accumulator_value=0.1, epsilon=1e-07, *, weight_decay):
         return dict(
-            lr_decay=0.0, initial_accumulator_value=initial_accumulator_value, eps=epsilon,
-            weight_decay=weight_decay or 0.0,
+            initial_accumulator_value=initial_accumulator_value, eps=epsilon,
+            weight_decay=weight_decay,
         )  # fmt: skip
 
 
-class Adadelta(Optimizer, torch.optim.Adadelta, learning_rate=0.001, name="adadelta"):
-    """Adadelta: Keras ``Adadelta`` over ``torch.optim.Adadelta``.
+class Adadelta(
+    Optimizer, rules.AdadeltaUpdate, torch.optim.Adadelta, learning_rate=0.001, name="adadelta"
+):
+    """Adadelta, Keras 3's ``Adadelta``.
 
-    Mapping: ``learning_rate`` -> ``lr`` (Keras default 0.001, torch's 1.0), ``rho`` -> ``rho``
-    (0.95, torch's 0.9), ``epsilon`` -> ``eps`` (1e-7), ``weight_decay`` -> ``weight_decay``
-    (None -> 0).
+    For each variable ``w`` with gradient ``g`` (after the weight decay)::
 
-    Differences: none in the update (both use ``sqrt(acc_delta + eps) / sqrt(acc_grad + eps)``);
-    ``weight_decay`` is torch's L2 term.
+        a = rho * a + (1 - rho) * g**2
+        delta = -sqrt(d + epsilon) / sqrt(a + epsilon) * g
+        d = rho * d + (1 - rho) * delta**2
+        w = w + lr * delta
+
+    The same formula as ``torch.optim.Adadelta``. Param-group keys: ``lr``, ``rho``, ``eps``,
+    ``weight_decay``; state: ``"accumulated_grad"``, ``"accumulated_delta_var"``.
 
     Example:
         >>> opt = Adadelta(learning_rate=1.0)
     """
 
+    _cpu_foreach = False
+
     @staticmethod
     def keras_to_torch(rho=0.95, epsilon=1e-07, *, weight_decay):
-        return dict(rho=rho, eps=epsilon, weight_decay=weight_decay or 0.0)
+        return dict(rho=rho, eps=epsilon, weight_decay=weight_decay)
 
 
-class Adamax(Optimizer, torch.optim.Adamax, learning_rate=0.001, name="adamax"):
-    """Adamax: Keras ``Adamax`` over ``torch.optim.Adamax``.
+class Adamax(Optimizer, rules.AdamaxUpdate, torch.optim.Adamax, learning_rate=0.001, name="adamax"):
+    """Adamax, Keras 3's ``Adamax``.
 
-    Mapping: ``learning_rate`` -> ``lr`` (Keras default 0.001, torch's 0.002), ``(beta_1, beta_2)``
-    -> ``betas``, ``epsilon`` -> ``eps`` (1e-7), ``weight_decay`` -> ``weight_decay`` (None -> 0).
+    For each variable ``w`` with gradient ``g`` at step ``t`` (from 1), after the weight decay::
 
-    Differences: Keras divides by ``u + eps`` with ``u = max(beta_2 * u, |g|)``; torch keeps
-    ``u = max(beta_2 * u, |g| + eps)`` and divides by ``u``. ``weight_decay`` is torch's L2 term.
+        m = beta_1 * m + (1 - beta_1) * g
+        u = max(beta_2 * u, |g|)
+        w = w - lr / (1 - beta_1**t) * m / (u + epsilon)
+
+    (``torch.optim.Adamax`` keeps ``u = max(beta_2 * u, |g| + epsilon)``.) Param-group keys:
+    ``lr``, ``betas``, ``eps``, ``weight_decay``, ``step``; state: ``"momentum"``, ``"norm"``.
 
     Example:
         >>> opt = Adamax(learning_rate=2e-3)
     """
 
+    _cpu_foreach = False
+
     @staticmethod
     def keras_to_torch(beta_1=0.9, beta_2=0.999, epsilon=1e-07, *, weight_decay):
-        return dict(betas=(beta_1, beta_2), eps=epsilon, weight_decay=weight_decay or 0.0)
+        return dict(betas=(beta_1, beta_2), eps=epsilon, weight_decay=weight_decay)
 
 
-class Nadam(Optimizer, torch.optim.NAdam, learning_rate=0.001, name="nadam"):
-    """Adam with Nesterov momentum: Keras ``Nadam`` over ``torch.optim.NAdam``.
+class Nadam(Optimizer, rules.NadamUpdate, torch.optim.NAdam, learning_rate=0.001, name="nadam"):
+    """Adam with Nesterov momentum, Keras 3's ``Nadam``.
 
-    Mapping: ``learning_rate`` -> ``lr`` (Keras default 0.001, torch's 0.002), ``(beta_1, beta_2)``
-    -> ``betas``, ``epsilon`` -> ``eps`` (1e-7), ``momentum_decay=0.004``; ``weight_decay`` (if
-    given) -> ``weight_decay`` with ``decoupled_weight_decay=True`` (Keras's decoupled decay).
+    For each variable ``w`` with gradient ``g`` at step ``t`` (from 1), after the weight decay::
 
-    Differences: torch's momentum schedule ``beta_1 * (1 - 0.5 * 0.96 ** (0.004 * t))`` and its
-    update are those of tf.keras 2.x (<= 2.10); the Keras 3 optimizer uses ``0.96 ** t``.
+        u_t = beta_1 * (1 - 0.5 * 0.96**t)      # the momentum schedule
+        P_t = u_1 * u_2 * ... * u_t             # Keras's _u_product: group["u_product"]
+        m = beta_1 * m + (1 - beta_1) * g
+        v = beta_2 * v + (1 - beta_2) * g**2
+        m_hat = u_{t+1} * m / (1 - P_t * u_{t+1}) + (1 - u_t) * g / (1 - P_t)
+        w = w - lr * m_hat / (sqrt(v / (1 - beta_2**t)) + epsilon)
+
+    ``torch.optim.NAdam`` (and tf.keras <= 2.10) use ``0.96**(0.004 * t)`` instead.
+    Param-group keys: ``lr``, ``betas``, ``eps``, ``weight_decay``, ``step``, ``u_product``;
+    state: ``"momentum"``, ``"velocity"``.
 
     Example:
         >>> opt = Nadam(learning_rate=1e-3)
     """
 
-    _cpu_foreach = False  # torch's NAdam foreach path differs in the last bits
+    _cpu_foreach = False
 
     @staticmethod
     def keras_to_torch(beta_1=0.9, beta_2=0.999, epsilon=1e-07, *, weight_decay):
-        kwargs = _adam_kwargs(beta_1, beta_2, epsilon, None, weight_decay)
-        return {**kwargs, "momentum_decay": 0.004}
+        return dict(betas=(beta_1, beta_2), eps=epsilon, weight_decay=weight_decay)
