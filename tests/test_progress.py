@@ -3,10 +3,12 @@
 import io
 import re
 from collections.abc import Mapping
+from types import SimpleNamespace
 
 import pytest
 import torch
 
+from torchfit import progress
 from torchfit.progress import Progbar, format_time_per_unit, format_value
 
 
@@ -58,7 +60,8 @@ def test_format_value_pins_the_keras_strings():
 def test_verbose_2_lines_use_the_verbose_2_rule():
     stream = io.StringIO()
     Progbar(2, verbose=2, stream=stream).update(2, {"loss": -0.25, "acc": 0}, finalize=True)
-    assert stream.getvalue().endswith(" - loss: -2.5000e-01 - acc: 0.0000e+00\n")
+    assert re.search(r" - loss: -2\.5000e-01 - acc: 0\.0000e\+00 - \S+/epoch - \S+/step\n$",
+                     stream.getvalue())
     stream = io.StringIO()
     Progbar(2, verbose=1, stream=stream).update(2, {"loss": -0.25}, finalize=True)
     assert stream.getvalue().endswith(" - loss: -0.2500\n")
@@ -78,8 +81,8 @@ def test_verbose_2_prints_one_line_at_the_end():
         bar.update(step, {"loss": 0.5}, finalize=False)
     assert stream.getvalue() == ""
     bar.update(4, {"loss": 0.25, "accuracy": 1.0}, finalize=True)
-    assert re.fullmatch(r"4/4 - \d+s - \d+(s|ms|us)/step - loss: 0\.2500 - accuracy: 1\.0000\n",
-                        stream.getvalue())
+    assert re.fullmatch(r"4/4 - \d+s - loss: 0\.2500 - accuracy: 1\.0000"
+                        r" - \d+(s|ms|us)/epoch - \d+(s|ms|us)/step\n", stream.getvalue())
 
 
 def test_values_are_read_only_when_a_line_is_drawn():
@@ -151,3 +154,37 @@ def test_the_terminal_width_is_the_streams_then_80(monkeypatch):
     assert terminal_width(Terminal()) == 80  # a stream without a file descriptor
     monkeypatch.setenv("COLUMNS", "123")
     assert terminal_width(Terminal()) == 123
+
+
+def _tf_keras_verbose_2_line(count, elapsed, values, unit="step"):
+    """tf-keras's ``Progbar.update`` at verbose=2 (tf_keras/utils/generic_utils.py), written out:
+    ``count + " - {elapsed:.0f}s"``, the values, then ``" -" + _format_time(epoch time, "epoch")``
+    and ``" -" + _format_time(epoch time / target, unit)``, then a newline."""
+
+    def _format_time(seconds, unit_name):
+        if seconds >= 1 or seconds == 0:
+            return f" {seconds:.0f}s/{unit_name}"
+        if seconds >= 1e-3:
+            return f" {seconds * 1000.0:.0f}ms/{unit_name}"
+        return f" {seconds * 1000000.0:.0f}us/{unit_name}"
+
+    info = f"{count}/{count} - {elapsed:.0f}s"
+    for key, avg in values.items():
+        info += f" - {key}:" + (f" {avg:.4f}" if avg > 1e-3 else f" {avg:.4e}")
+    info += " -" + _format_time(elapsed, "epoch") + " -" + _format_time(elapsed / count, unit)
+    return info + "\n"
+
+
+@pytest.mark.parametrize("elapsed", [2.4, 0.35, 0.0004])
+def test_verbose_2_line_is_tf_keras_2_byte_for_byte(monkeypatch, elapsed):
+    clock = iter([100.0, 100.0 + elapsed])  # the bar's start, then its final line
+    monkeypatch.setattr(progress, "time", SimpleNamespace(monotonic=lambda: next(clock)))
+    stream = io.StringIO()
+    values = {"loss": 0.3432, "sparse_categorical_accuracy": 0.9032, "val_loss": -0.25}
+    Progbar(782, verbose=2, stream=stream).update(782, values, finalize=True)
+    assert stream.getvalue() == _tf_keras_verbose_2_line(782, elapsed, values)
+    if elapsed == 2.4:  # the guide's line (Keras 3: "782/782 - 2s - 3ms/step - loss: ...")
+        assert stream.getvalue() == (
+            "782/782 - 2s - loss: 0.3432 - sparse_categorical_accuracy: 0.9032"
+            " - val_loss: -2.5000e-01 - 2s/epoch - 3ms/step\n"
+        )

@@ -184,3 +184,48 @@ def test_cosine_decay_zero_decay_steps_needs_a_warmup():
         schedules.CosineDecay(0.1, 0, warmup_target=1.0, warmup_steps=0)
     with pytest.raises(ValueError, match=r"Argument `decay_steps` must be > 0"):
         schedules.CosineDecay(0.1, -1, warmup_target=1.0, warmup_steps=10)
+
+
+# The default names of Keras 3's keras/src/optimizers/schedules/learning_rate_schedule.py.
+KERAS_DEFAULT_NAMES = {
+    "ExponentialDecay": "ExponentialDecay",
+    "PiecewiseConstantDecay": "PiecewiseConstant",
+    "PolynomialDecay": "PolynomialDecay",
+    "InverseTimeDecay": "InverseTimeDecay",
+    "CosineDecay": "CosineDecay",
+    "CosineDecayRestarts": "SGDRDecay",
+}
+
+
+@pytest.mark.parametrize("schedule", ALL, ids=lambda s: type(s).__name__)
+def test_serialize_round_trip_in_keras_format(schedule):
+    config = schedules.serialize(schedule)
+    assert config == {
+        "module": "torchfit.optimizers.schedules",
+        "class_name": type(schedule).__name__,
+        "config": schedule.get_config(),
+        "registered_name": None,
+    }
+    assert config["config"]["name"] == KERAS_DEFAULT_NAMES[type(schedule).__name__]
+    revived = schedules.deserialize(config)
+    assert type(revived) is type(schedule) and revived.get_config() == schedule.get_config()
+    assert [revived(step) for step in STEPS] == [schedule(step) for step in STEPS]
+
+
+def test_deserialize_custom_objects_and_unknown_names():
+    class Constant(schedules.LearningRateSchedule):
+        def __init__(self, value):
+            self.value = value
+
+        def __call__(self, step):
+            return self.value
+
+        def get_config(self):
+            return {"value": self.value}
+
+    config = schedules.serialize(Constant(0.3))
+    assert schedules.deserialize(config, custom_objects={"Constant": Constant})(7) == 0.3
+    with pytest.raises(ValueError, match="Constant"):
+        schedules.deserialize(config)
+    with pytest.raises(ValueError, match="ExponentialDecay"):
+        schedules.deserialize({"class_name": "ExponentialDekay", "config": {}})

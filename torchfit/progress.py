@@ -7,6 +7,12 @@ are not stacked into one copy as ``torchfit.logs.to_floats`` does), and none for
 are not drawn. ``ProgbarLogger`` hands its bar the epoch's final logs as Python floats, so the
 last line of an epoch costs no sync.
 
+Line formats are tf.keras 2's, as the guide shows them: ``verbose=1`` draws
+``782/782 [==============================] - 5s 7ms/step - loss: 0.3432`` (Keras 3 draws a
+coloured ``━━━━`` bar and no `` - `` before the time); ``verbose=2`` prints
+``782/782 - 2s - loss: 0.3432 - val_loss: 0.1949 - 2s/epoch - 3ms/step`` (Keras 3:
+``782/782 - 2s - 3ms/step - loss: 0.3432 - val_loss: 0.1949``).
+
 On a terminal a live line is cut to the terminal's width (ending in ``...``), so that redrawing
 it with ``\r`` never wraps onto a new line; the epoch's final line is printed whole.
 """
@@ -91,8 +97,12 @@ class Progbar:
         >>> for step in range(10):
         ...     bar.update(step + 1, {"loss": 0.25})  # doctest: +ELLIPSIS
         10/10 [==============================] - ...s/step - loss: 0.2500
+
+        At ``verbose=2`` one line at the end, as tf.keras 2 prints it (the guide's output): the
+        elapsed seconds, the values, then the time of the epoch and per step:
+
         >>> Progbar(10, verbose=2).update(10, {"loss": 0.25})  # doctest: +ELLIPSIS
-        10/10 - ...s - ...s/step - loss: 0.2500
+        10/10 - ...s - loss: 0.2500 - ...s/epoch - ...s/step
     """
 
     def __init__(self, target, width=30, verbose=1, interval=0.1, unit_name="step", stream=None):
@@ -131,11 +141,13 @@ class Progbar:
                 line += f" - {elapsed:.0f}s {format_time_per_unit(per_unit, self.unit_name)}"
         else:
             total = self.target if self.target is not None else current
-            line = (f"{total}/{total} - {elapsed:.0f}s - "
-                    f"{format_time_per_unit(per_unit, self.unit_name)}")
+            line = f"{current:{len(str(total))}d}/{total} - {elapsed:.0f}s"
         for key, value in (values or {}).items():
             text = format_value(value) if self.verbose == 1 else format_value(value, self.verbose)
             line += f" - {key}: {text}"
+        if self.verbose != 1:  # tf.keras 2's ending (Keras 3 puts the step time after "- 2s")
+            line += (f" - {format_time_per_unit(elapsed, 'epoch')}"
+                     f" - {format_time_per_unit(per_unit, self.unit_name)}")
         if self._cut and not finalize:
             columns = terminal_width(self.stream)  # read per drawn line: terminals get resized
             if len(line) > columns:

@@ -3,20 +3,32 @@
 A schedule is a function of the number of optimizer steps already taken (a Python int, counting
 from 0), evaluated on the host in pure Python: no tensors and no device synchronisation. Pass one as
 ``learning_rate`` to any torchfit optimizer; before the update of step ``s`` the optimizer sets the
-learning rate of every parameter group to ``float(schedule(s))``. The formulas are those of tf.keras
-2.x (``CosineDecay``'s warmup is that of Keras 3).
+learning rate of every parameter group to ``float(schedule(s))``. The formulas are those of Keras 3
+(``keras.optimizers.schedules``), which are tf.keras 2.x's too, except ``CosineDecay``'s warmup
+(Keras 3 only); computed in float64 they equal Keras 3's float32 values to float32 rounding at
+every step. Constructor arguments, defaults (``name`` included) and ``get_config()`` keys are
+Keras 3's, and ``serialize`` / ``deserialize`` read and write Keras 3's dicts.
 
 Example:
     >>> from torchfit.optimizers import schedules
     >>> lr = schedules.ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5, staircase=True)
     >>> lr(0), lr(9), lr(10)
     (0.1, 0.1, 0.05)
+    >>> config = schedules.serialize(lr)
+    >>> config["class_name"], config["config"]["name"]
+    ('ExponentialDecay', 'ExponentialDecay')
+    >>> schedules.deserialize(config)(10)
+    0.05
 """
 
 import bisect
 import math
 
+from torchfit.utils.config import deserialize_object, serialize_object
+
 __all__ = [
+    "serialize",
+    "deserialize",
     "LearningRateSchedule",
     "ExponentialDecay",
     "PiecewiseConstantDecay",
@@ -80,6 +92,7 @@ class _RateDecay(LearningRateSchedule):
     """Decays of ``step / decay_steps`` at ``decay_rate``, floored with ``staircase``."""
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name=None):
+        name = type(self).__name__ if name is None else name
         _check_positive("decay_steps", decay_steps)
         self.initial_learning_rate = initial_learning_rate
         self.decay_steps = decay_steps
@@ -129,7 +142,7 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         (1.0, 0.5, 0.1)
     """
 
-    def __init__(self, boundaries, values, name=None):
+    def __init__(self, boundaries, values, name="PiecewiseConstant"):
         boundaries, values = list(boundaries), list(values)
         if len(values) != len(boundaries) + 1:
             raise ValueError(
@@ -171,7 +184,7 @@ class PolynomialDecay(LearningRateSchedule):
         end_learning_rate=0.0001,
         power=1.0,
         cycle=False,
-        name=None,
+        name="PolynomialDecay",
     ):
         _check_positive("decay_steps", decay_steps)
         self.initial_learning_rate = initial_learning_rate
@@ -245,7 +258,7 @@ class CosineDecay(LearningRateSchedule):
         initial_learning_rate,
         decay_steps,
         alpha=0.0,
-        name=None,
+        name="CosineDecay",
         warmup_target=None,
         warmup_steps=0,
     ):
@@ -313,7 +326,7 @@ class CosineDecayRestarts(LearningRateSchedule):
         t_mul=2.0,
         m_mul=1.0,
         alpha=0.0,
-        name=None,
+        name="SGDRDecay",
     ):
         _check_positive("first_decay_steps", first_decay_steps)
         _check_positive("t_mul", t_mul)
@@ -354,3 +367,40 @@ class CosineDecayRestarts(LearningRateSchedule):
             "alpha": self.alpha,
             "name": self.name,
         }
+
+
+_SCHEDULES = {
+    cls.__name__: cls
+    for cls in (ExponentialDecay, PiecewiseConstantDecay, PolynomialDecay, InverseTimeDecay,
+                CosineDecay, CosineDecayRestarts)
+}
+
+
+def serialize(learning_rate_schedule):
+    """Keras 3's dict for a schedule: ``{"module", "class_name", "config", "registered_name"}``.
+
+    Example:
+        >>> serialize(PiecewiseConstantDecay([10], [0.1, 0.01]))["config"]
+        {'boundaries': [10], 'values': [0.1, 0.01], 'name': 'PiecewiseConstant'}
+    """
+    return serialize_object(learning_rate_schedule, "torchfit.optimizers.schedules")
+
+
+def deserialize(config, custom_objects=None):
+    """The schedule ``serialize`` (torchfit's or ``keras.optimizers.schedules``') described.
+
+    Args:
+        config: A dict from ``serialize`` (or from Keras 3), or a schedule's class name.
+        custom_objects: Optional names -> user-defined schedule classes.
+
+    Raises:
+        ValueError: An unknown class name (the message lists the known ones).
+
+    Example:
+        >>> keras_dict = {"module": "keras.optimizers.schedules", "class_name": "CosineDecay",
+        ...               "config": {"initial_learning_rate": 0.1, "decay_steps": 10},
+        ...               "registered_name": None}
+        >>> deserialize(keras_dict)(5)
+        0.05
+    """
+    return deserialize_object(config, _SCHEDULES, "learning rate schedule", custom_objects)

@@ -122,3 +122,15 @@ def test_model_checkpoint_state_dict_keeps_best_across_resume(tmp_path):
         next(model.parameters()).add_(1.0)
     _checkpoint_run(resumed, model, [{"val_loss": 2.5}])
     assert _equal(torch.load(template, weights_only=True)["model"], saved["model"])
+
+
+def test_model_checkpoint_period_saves_every_n_epochs_with_a_warning(tmp_path):
+    # tf.keras 2's deprecated `period` (callbacks_test.py, ModelCheckpoint case 6).
+    template = str(tmp_path / "weights_{epoch}.pt")
+    with pytest.warns(DeprecationWarning, match=r"`period` argument is deprecated.*`save_freq`"):
+        checkpoint = ModelCheckpoint(template, save_weights_only=True, period=2)
+    _checkpoint_run(checkpoint, compiled_model(), [{"loss": 1.0}] * 5)
+    assert sorted(os.listdir(tmp_path)) == ["weights_2.pt", "weights_4.pt"]
+    assert checkpoint.state_dict()["epochs_since_last_save"] == 1
+    with pytest.raises(ValueError, match=r"`period` must be a positive integer.*period=0"):
+        ModelCheckpoint(template, period=0)

@@ -11,7 +11,8 @@ import torchfit
 from helpers import compiled_model
 from torchfit.callbacks import ProgbarLogger
 
-_LINE = r"\d+/\d+ - \d+s - \d+(s|ms|us)/step"
+_LINE = r"\d+/\d+ - \d+s"  # then the values, then tf.keras 2's times (_END)
+_END = r" - \d+(s|ms|us)/epoch - \d+(s|ms|us)/step"
 
 
 class Terminal(io.StringIO):
@@ -36,7 +37,7 @@ def test_fit_prints_the_epoch_header_and_one_line_per_epoch_with_validation(blob
             _LINE + f" - loss: {history['loss'][epoch]:.4f}"
             f" - accuracy: {history['accuracy'][epoch]:.4f}"
             f" - val_loss: {history['val_loss'][epoch]:.4f}"
-            f" - val_accuracy: {history['val_accuracy'][epoch]:.4f}", line), line
+            f" - val_accuracy: {history['val_accuracy'][epoch]:.4f}" + _END, line), line
         assert line.startswith("4/4 - ")
 
 
@@ -46,12 +47,12 @@ def test_evaluate_and_predict_print_one_line(blobs):
     stream = io.StringIO()
     loss, accuracy = model.evaluate(x, y, batch_size=32, verbose=2,
                                     callbacks=[ProgbarLogger(stream=stream)])
-    assert re.fullmatch(_LINE + f" - loss: {loss:.4f} - accuracy: {accuracy:.4f}\n",
+    assert re.fullmatch(_LINE + f" - loss: {loss:.4f} - accuracy: {accuracy:.4f}" + _END + "\n",
                         stream.getvalue())
     assert stream.getvalue().startswith("2/2 - ")
     stream = io.StringIO()
     model.predict(x, batch_size=32, verbose=2, callbacks=[ProgbarLogger(stream=stream)])
-    assert re.fullmatch(_LINE + "\n", stream.getvalue())  # no values for predict
+    assert re.fullmatch(_LINE + _END + "\n", stream.getvalue())  # no values for predict
 
 
 def test_batch_logs_reach_the_bar_unread():
@@ -126,3 +127,32 @@ def test_live_lines_of_a_two_output_model_fit_a_100_column_terminal(monkeypatch)
     assert len(lines) >= 3  # the header, a live line and the final one
     assert all(len(line) <= 100 for line in lines[1:-1])
     assert len(lines[-1].rstrip("\n")) > 100 and "class_output_accuracy" in lines[-1]
+
+
+class _FiveBatches(torch.utils.data.IterableDataset):
+    def __iter__(self):
+        for _ in range(5):
+            yield torch.ones(2, 4), torch.zeros(2, dtype=torch.long)
+
+
+def test_unknown_steps_are_counted_by_the_first_epoch():
+    # Keras's ProgbarLogger: the first epoch's step count is the target of the next epochs.
+    stream = io.StringIO()
+    progbar = ProgbarLogger(stream=stream)
+    compiled_model().fit(torch.utils.data.DataLoader(_FiveBatches(), batch_size=None), epochs=2,
+                         verbose=1, callbacks=[progbar])
+    first, second = stream.getvalue().split("Epoch 2/2")
+    assert "5/Unknown" in first and "5/5 [==============================]" in second
+    assert progbar.target == 5
+
+
+def test_verbose_2_with_known_steps_calls_no_batch_hook(blobs):
+    callbacks = torchfit.callbacks.CallbackList(
+        [ProgbarLogger(stream=io.StringIO())], model=compiled_model(),
+        params={"verbose": 2, "epochs": 1, "steps": 4})
+    assert not any(callbacks.overrides(f"on_{kind}_batch_end")
+                   for kind in ("train", "test", "predict"))
+    x, y = blobs
+    stream = io.StringIO()
+    compiled_model().fit(x, y, batch_size=16, verbose=2, callbacks=[ProgbarLogger(stream=stream)])
+    assert stream.getvalue().splitlines()[1].startswith("4/4 - ")  # the count without the hooks

@@ -3,6 +3,7 @@
 import numbers
 import os
 import string
+import warnings
 
 from torchfit import saving
 from torchfit.callbacks.monitor_callback import MonitorCallback
@@ -19,9 +20,28 @@ def _check_save_freq(save_freq):
     if is_int and save_freq > 0:
         return int(save_freq)
     raise ValueError(
-        "ModelCheckpoint: `save_freq` must be 'epoch' or a positive integer (a number of "
-        f"batches). Received: save_freq={save_freq!r}"
+        f"Unrecognized save_freq: {save_freq!r}. ModelCheckpoint: `save_freq` must be 'epoch' "
+        f"or a positive integer (a number of batches). Received: save_freq={save_freq!r}"
     )
+
+
+def _check_period(period):
+    """tf.keras 2's deprecated ``period`` (epochs between saves); Keras 3 removed it."""
+    if period is None:
+        return 1
+    is_int = isinstance(period, numbers.Integral) and not isinstance(period, bool)
+    if not (is_int and period > 0):
+        raise ValueError(
+            "ModelCheckpoint: `period` must be a positive integer (a number of epochs). "
+            f"Received: period={period!r}. Better: save_freq='epoch' or a number of batches."
+        )
+    warnings.warn(
+        "ModelCheckpoint: the `period` argument is deprecated (tf.keras 2; removed in Keras 3). "
+        "Please use `save_freq` to specify the frequency in number of batches seen.",
+        DeprecationWarning,  # attributed to the caller: shown in scripts and notebooks
+        stacklevel=3,
+    )
+    return int(period)
 
 
 def _check_filepath(filepath):
@@ -73,6 +93,10 @@ class ModelCheckpoint(MonitorCallback):
     running batch logs; they are read from the device only when a file is written, so this
     adds no per-step synchronisation.
 
+    Versions: ``period`` is tf.keras 2's (Keras 3 removed it) and is accepted with a deprecation
+    warning; tf.keras 2's ``load_weights_on_restart`` and ``options`` are not (Keras 3 removed
+    them too): resume with ``BackupAndRestore``.
+
     Args:
         filepath: the template of the file path.
         monitor: the log key for ``save_best_only``.
@@ -82,6 +106,9 @@ class ModelCheckpoint(MonitorCallback):
         mode: ``"auto"``, ``"min"`` or ``"max"``.
         save_freq: ``"epoch"`` or a positive number of batches.
         initial_value_threshold: the ``best`` to beat before the first save.
+        period: deprecated, as in tf.keras 2 (Keras 3 removed it): with ``save_freq="epoch"``,
+            save every ``period`` epochs only (ignored with an integer ``save_freq``); warns
+            (``DeprecationWarning``) to use ``save_freq`` instead.
 
     Raises:
         ValueError: an unknown suffix, a malformed template, a bad ``save_freq`` or ``mode``.
@@ -108,7 +135,7 @@ class ModelCheckpoint(MonitorCallback):
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
                  save_weights_only=False, mode="auto", save_freq="epoch",
-                 initial_value_threshold=None):
+                 initial_value_threshold=None, period=None):
         super().__init__(
             monitor, mode, 0,
             missing="Can save best model only with {monitor} available, skipping. "
@@ -127,6 +154,8 @@ class ModelCheckpoint(MonitorCallback):
         self.save_best_only = bool(save_best_only)
         self.save_weights_only = bool(save_weights_only)
         self.best = None if initial_value_threshold is None else float(initial_value_threshold)
+        self.period = _check_period(period)
+        self._epochs_since_last_save = 0
         self._current_epoch = 0
         self._batches_seen_since_last_saving = 0
         self._last_batch_seen = 0
@@ -144,7 +173,9 @@ class ModelCheckpoint(MonitorCallback):
             self._save_model(self._current_epoch, batch, to_floats(logs))  # sync: per save
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.save_freq == "epoch":
+        self._epochs_since_last_save += 1
+        if self.save_freq == "epoch" and self._epochs_since_last_save >= self.period:
+            self._epochs_since_last_save = 0
             self._save_model(epoch, None, logs)
 
     def _should_save_on_batch(self, batch):
@@ -202,7 +233,8 @@ class ModelCheckpoint(MonitorCallback):
     def _write(self, filepath):
         if os.path.isdir(filepath):
             raise IsADirectoryError(
-                f"ModelCheckpoint: the file path is an existing directory. Received: "
+                "Please specify a non-directory filepath for ModelCheckpoint: the file path is an "
+                f"existing directory. Received: "
                 f"filepath={filepath!r} (from the template {self.filepath!r}). Expected the path "
                 "of a file: add a file name, e.g. 'checkpoints/model_{epoch}.pt'."
             )
@@ -212,14 +244,16 @@ class ModelCheckpoint(MonitorCallback):
             self.model.save(filepath)
 
     def state_dict(self):
-        """``best`` and the batch counters of ``save_freq=N``."""
+        """``best``, the batch counters of ``save_freq=N`` and the epoch counter of ``period``."""
         return {
             **super().state_dict(),
             "batches_seen_since_last_saving": self._batches_seen_since_last_saving,
             "last_batch_seen": self._last_batch_seen,
+            "epochs_since_last_save": self._epochs_since_last_save,
         }
 
     def load_state_dict(self, state_dict):
         super().load_state_dict(state_dict)
         self._batches_seen_since_last_saving = int(state_dict["batches_seen_since_last_saving"])
         self._last_batch_seen = int(state_dict["last_batch_seen"])
+        self._epochs_since_last_save = int(state_dict.get("epochs_since_last_save", 0))

@@ -5,12 +5,17 @@ from torchfit.progress import Progbar
 
 __all__ = ["ProgbarLogger"]
 
+_BATCH_HOOKS = frozenset({"on_train_batch_end", "on_test_batch_end", "on_predict_batch_end"})
+
 
 class ProgbarLogger(Callback):
     """Prints ``Epoch 1/3`` and a progress bar (verbose=1) or one line per epoch (verbose=2).
 
     ``fit``, ``evaluate`` and ``predict`` add one when ``verbose`` is not 0 (unless the
     ``callbacks`` list already holds one, e.g. to write to another ``stream``).
+
+    When ``fit`` does not know the number of steps (an iterable of unknown length), the first
+    epoch counts them and the next epochs' bars use that count as their ``target``, as Keras does.
 
     Batch logs are read lazily: the bar reads the device values only when it redraws (at most
     ten times a second), so a live bar never forces a synchronisation per step.
@@ -27,13 +32,21 @@ class ProgbarLogger(Callback):
         >>> _ = model.fit(x, y, epochs=2, verbose=2, callbacks=[ProgbarLogger(stream=stream)])
         >>> print(stream.getvalue())  # doctest: +ELLIPSIS
         Epoch 1/2
-        1/1 - ...s - ...s/step - loss: ...
+        1/1 - ...s - loss: ... - ...s/epoch - ...s/step
         Epoch 2/2
-        1/1 - ...s - ...s/step - loss: ...
+        1/1 - ...s - loss: ... - ...s/epoch - ...s/step
         <BLANKLINE>
     """
 
     lazy_batch_logs = True
+
+    @property
+    def unused_hooks(self):
+        """At ``verbose=2`` with a known number of steps the line is drawn once, at the end, and
+        needs no batch hook (as in Keras); with an unknown number they count the steps."""
+        if self.params.get("verbose") == 2 and self.params.get("steps") is not None:
+            return _BATCH_HOOKS
+        return frozenset()
 
     def __init__(self, stream=None):
         super().__init__()
@@ -41,6 +54,7 @@ class ProgbarLogger(Callback):
         self._progbar = None
         self._seen = 0
         self._in_fit = False
+        self.target = None  # the steps of an epoch: params["steps"], else counted by epoch 1
 
     @property
     def _verbose(self):
@@ -55,10 +69,13 @@ class ProgbarLogger(Callback):
         self._progbar.update(self._seen, logs, finalize=False)
 
     def _finish(self, logs):
+        if not self._seen and self.unused_hooks:  # the batch hooks did not count: all steps ran
+            self._seen = self._progbar.target
         self._progbar.update(self._seen, logs, finalize=True)
 
     def on_train_begin(self, logs=None):
         self._in_fit = True
+        self.target = self.params.get("steps")
 
     def on_train_end(self, logs=None):
         self._in_fit = False
@@ -66,13 +83,15 @@ class ProgbarLogger(Callback):
     def on_epoch_begin(self, epoch, logs=None):
         stream = self.stream
         print(f"Epoch {epoch + 1}/{self.params['epochs']}", file=stream, flush=True)
-        self._start(self.params.get("steps"))
+        self._start(self.target)
 
     def on_train_batch_end(self, batch, logs=None):
         self._update(batch, logs)
 
     def on_epoch_end(self, epoch, logs=None):
         self._finish(logs)
+        if self.target is None:
+            self.target = self._seen
 
     def on_test_begin(self, logs=None):
         if not self._in_fit:

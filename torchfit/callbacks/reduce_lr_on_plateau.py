@@ -79,8 +79,8 @@ class ReduceLROnPlateau(MonitorCallback):
                  min_delta=1e-4, cooldown=0, min_lr=0, **kwargs):
         if "epsilon" in kwargs:  # tf.keras 2.x still accepted the old name
             min_delta = kwargs.pop("epsilon")
-            warnings.warn("ReduceLROnPlateau: `epsilon` is deprecated, use `min_delta` instead.",
-                          DeprecationWarning, stacklevel=2)
+            warnings.warn("ReduceLROnPlateau: `epsilon` argument is deprecated and will be "
+                          "removed, use `min_delta` instead.", DeprecationWarning, stacklevel=2)
         check_kwargs("ReduceLROnPlateau", kwargs,
                      ["monitor", "factor", "patience", "verbose", "mode", "min_delta",
                       "cooldown", "min_lr"])
