@@ -19,3 +19,11 @@ def _doctest_setting(request, doctest_namespace, tmp_path, monkeypatch):
     if isinstance(request.node, DoctestItem):
         doctest_namespace.update(np=np, torch=torch, nn=nn, torchfit=torchfit)
         monkeypatch.chdir(tmp_path)
+
+
+def pytest_ignore_collect(collection_path, config):
+    """Conftest files hold fixtures, not doctests: collecting them as doctest modules imports
+    each as ``conftest``, which clashes once two directories have one (tests/, tests/compat/)."""
+    if collection_path.name == "conftest.py":
+        return True
+    return None

@@ -16,22 +16,43 @@ class MetricLogs(Mapping):
     """``{metric.name: metric.result()}``, computed on read.
 
     It reflects the metrics' state at the time of reading, so readers that keep values for later
-    must copy them (``to_floats(logs)``).
+    must copy them (``to_floats(logs)``). A metric whose ``result()`` is a dict contributes its
+    keys instead of its name, as in both Kerases; which metrics do is found on the first read
+    (one ``result()`` call each, once).
     """
 
-    __slots__ = ("_metrics",)
+    __slots__ = ("_metrics", "_keys")
 
     def __init__(self, metrics):
         self._metrics = {metric.name: metric for metric in metrics}
+        self._keys = None  # {log key: (metric, key in its dict result or None)}, on first read
+
+    def _index(self):
+        if self._keys is None:
+            keys = {}
+            for name, metric in self._metrics.items():
+                result = metric.result()
+                if result is None:
+                    raise RuntimeError(
+                        "The output of a metric function can only be a single Tensor (or, from "
+                        f"a Metric's result(), a dict of them). Received: None from metric "
+                        f"{name!r} ({type(metric).__name__}.result()). Return its value.")
+                if isinstance(result, Mapping):
+                    keys.update((key, (metric, key)) for key in result)
+                else:
+                    keys[name] = (metric, None)
+            self._keys = keys
+        return self._keys
 
     def __getitem__(self, key):
-        return self._metrics[key].result()
+        metric, part = self._index()[key]
+        return metric.result() if part is None else metric.result()[part]
 
     def __iter__(self):
-        return iter(self._metrics)
+        return iter(self._index())
 
     def __len__(self):
-        return len(self._metrics)
+        return len(self._index())
 
     def __repr__(self):
         return f"MetricLogs({list(self._metrics)})"

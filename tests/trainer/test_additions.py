@@ -130,3 +130,19 @@ def test_model_add_loss_on_the_whole_model_output():
     out = model(x)
     torch.testing.assert_close(model.losses[0], 0.1 * net(x).abs().mean())
     assert out.shape == (5, 2)
+
+
+def test_a_nested_models_added_losses_and_metrics_count_in_the_outer_model():
+    """As a nested Keras model's: the inner model's callables and hooks join the outer's
+    losses and metrics, after the Layers' and before the outer model's own."""
+    inner_net = nn.Linear(2, 1)
+    inner = torchfit.Model(inner_net, device="cpu")
+    inner.add_loss(lambda: inner_net.weight.abs().sum())
+    inner.add_metric(lambda out: out.mean(), name="inner_mean", on="")
+    outer = torchfit.Model(inner, device="cpu")
+    outer.add_metric(lambda: torch.tensor(2.0), name="outer_two")
+    out = outer(torch.ones(3, 2))
+    torch.testing.assert_close(outer.losses, [inner_net.weight.abs().sum()])
+    names = [name for name, _, _ in outer._additions.metric_values(outer)]
+    assert names == ["inner_mean", "outer_two"]
+    torch.testing.assert_close(outer._additions.metric_values(outer)[0][1], out.mean().detach())

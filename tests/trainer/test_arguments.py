@@ -76,3 +76,34 @@ def test_check_compiled_names_the_method_and_is_both_runtime_and_value_error():
         arguments.check_compiled(Uncompiled(), "evaluate")
     assert issubclass(arguments.NotCompiledError, RuntimeError)
     assert issubclass(arguments.NotCompiledError, ValueError)
+
+
+class _Compiled:
+    def __init__(self, given):
+        self.weighted_metrics_given = given
+
+
+def test_evaluate_warns_when_sample_weights_reach_no_weighted_metric(recwarn):
+    """tf.keras 2's warning, for explicit weights and for a TensorDataset of three tensors;
+    ``weighted_metrics=[]`` (given) silences it; 2-tensor data does not warn, and other
+    datasets are not read (an item read could change what they yield next)."""
+    x, y, w = torch.ones(4, 1), torch.ones(4, 1), torch.ones(4)
+    triples = torch.utils.data.TensorDataset(x, y, w)
+    pairs = torch.utils.data.TensorDataset(x, y)
+    arguments.warn_unweighted_metrics(x, w, _Compiled(True))
+    arguments.warn_unweighted_metrics(pairs, None, _Compiled(False))
+    arguments.warn_unweighted_metrics(torch.utils.data.DataLoader(pairs), None, _Compiled(False))
+
+    class Unread(torch.utils.data.Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, index):
+            raise AssertionError("read")
+
+    arguments.warn_unweighted_metrics(Unread(), None, _Compiled(False))
+    assert len(recwarn) == 0
+    for data, weights in ((x, w), (triples, None), (torch.utils.data.DataLoader(triples), None)):
+        with pytest.warns(UserWarning, match="`evaluate\\(\\)` received a value for "
+                                             "`sample_weight`, but `weighted_metrics`"):
+            arguments.warn_unweighted_metrics(data, weights, _Compiled(False))

@@ -235,3 +235,17 @@ def test_one_metric_instance_for_two_outputs_gets_one_copy_each_named_per_output
     again.build(y_true, y_pred, {})
     assert [m.name for m in again.metrics] == ["output_1_categorical_accuracy",
                                               "output_2_categorical_accuracy"]
+
+
+def test_a_metrics_list_holding_a_list_is_one_entry_per_output():
+    """tf.keras's broadcast rule (MetricsContainer._should_broadcast): `[m, [m2, m3]]` gives m
+    to the first output and m2, m3 to the second; a flat list goes to every output."""
+    y_pred = (torch.zeros(2, 1), torch.zeros(2, 1))
+    compiled = CompiledMetrics(metrics=["mse", ["mae", "accuracy"]])
+    compiled.build(y_pred, y_pred, {})
+    assert [m.name for m in compiled.metrics] == ["output_1_mse", "output_2_mae",
+                                                  "output_2_accuracy"]
+    flat = CompiledMetrics(metrics=["mse", "mae"])
+    flat.build(y_pred, y_pred, {})
+    assert [m.name for m in flat.metrics] == ["output_1_mse", "output_1_mae", "output_2_mse",
+                                              "output_2_mae"]

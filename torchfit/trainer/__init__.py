@@ -3,6 +3,7 @@
 - ``loops.py``: ``run_fit`` / ``run_evaluate`` / ``run_predict``, the only epoch and batch loops;
 - ``epoch_iterator.py``: steps per epoch, running out of data, device transfer;
 - ``compile_utils.py``: ``CompiledLoss`` / ``CompiledMetrics`` (outputs <-> losses, metrics, names);
+- ``outputs.py``: output names, and per-output configs and targets matched to them;
 - ``step.py``: ``StepPolicy``, how a training step runs (precision, GradScaler, accumulation);
 - ``precision.py``: autocast and float32 outputs for ``compile(precision=...)``;
 - ``additions.py``: what ``add_loss`` / ``add_metric`` contribute to each model call;
@@ -19,9 +20,10 @@ from torchfit.trainer import (
     inputs,
     jit,
     loops,
+    outputs,
     precision,
     step,
 )
 
 __all__ = ["additions", "arguments", "compile_utils", "epoch_iterator", "inputs", "jit", "loops",
-           "precision", "step"]
+           "outputs", "precision", "step"]

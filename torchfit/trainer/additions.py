@@ -9,6 +9,10 @@ Three sources feed it, all per model call:
   (activity penalties); ``on=""`` names the root module, so the callable gets the whole model's
   output.
 
+A ``torchfit.Model`` nested inside another contributes its callables and hooks to the outer one
+too (as a nested Keras model's losses and metrics do): in order, the Layers', the nested
+models', then the model's own.
+
 A callable's arity is checked when it is added: without ``on`` it must take no arguments, with
 ``on`` one (its output), so a mix-up fails at ``add_loss`` time, not in ``fit``.
 
@@ -88,6 +92,7 @@ class Additions:
 
     def __init__(self):
         self._layers = None  # the Layer submodules; None: look again at the next call
+        self._nested = []  # the Additions of torchfit Models nested inside, found with _layers
         self._has_hooks = False
         self._loss_fns = []  # zero-argument callables
         self._metric_fns = []  # (callable, name, aggregation)
@@ -99,11 +104,20 @@ class Additions:
         # Found once: walking every submodule at every step would cost per-step Python time.
         if self._layers is None:
             self._layers = [m for m in model.modules() if isinstance(m, Layer)]
+            # A compiled Model used inside this one: its callables and hooks count here too,
+            # as a nested Keras model's losses and metrics do (its Layers are found above).
+            self._nested = [m._additions for m in model.modules()
+                            if m is not model and isinstance(getattr(m, "_additions", None),
+                                                             Additions)]
         return self._layers
+
+    def _own_empty(self):
+        return not (self._loss_fns or self._metric_fns or self._has_hooks)
 
     def empty(self, model):
         """True when nothing in ``model`` adds losses or metrics."""
-        return not (self.layers(model) or self._loss_fns or self._metric_fns or self._has_hooks)
+        return not self.layers(model) and self._own_empty() and \
+            all(nested._own_empty() for nested in self._nested)
 
     def refresh(self):
         """Looks for ``Layer`` submodules again at the next call (the module may have changed)."""
@@ -124,11 +138,12 @@ class Additions:
     def losses(self, model):
         """The losses added during the last call."""
         return [loss for layer in self.layers(model) for loss in layer._losses] + \
-            self._call_losses
+            [loss for nested in self._nested for loss in nested._call_losses] + self._call_losses
 
     def metric_values(self, model):
         """``(name, value, aggregation)`` of the metrics added during the last call."""
         return [entry for layer in self.layers(model) for entry in layer._added_metrics] + \
+            [entry for nested in self._nested for entry in nested._call_metrics] + \
             self._call_metrics
 
     def add_loss(self, loss, on=None, root=None):

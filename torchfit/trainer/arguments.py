@@ -5,6 +5,7 @@ bad call fails before the first training step.
 """
 
 import numbers
+import warnings
 
 import numpy as np
 import torch
@@ -13,7 +14,8 @@ from torchfit import data as data_module
 from torchfit import progress
 
 __all__ = ["NotCompiledError", "check_compiled", "check_positive_int", "check_fit_arguments",
-           "resolve_device", "resolve_verbose", "unpack_validation_data"]
+           "resolve_device", "resolve_verbose", "unpack_validation_data",
+           "warn_unweighted_metrics"]
 
 
 class NotCompiledError(RuntimeError, ValueError):
@@ -121,3 +123,39 @@ def unpack_validation_data(validation_data):
         ", or a Dataset, DataLoader or generator of such batches. "
         f"Received: {type(validation_data).__name__}{length}."
     )
+
+
+def _yields_sample_weights(x):
+    """Whether ``x`` (a TensorDataset, or a DataLoader over one) holds ``(x, y, sample_weight)``.
+
+    Only what is known without reading an item: reading one could change the data (a dataset
+    drawing random pairs), so other datasets are not looked into.
+    """
+    dataset = x.dataset if isinstance(x, torch.utils.data.DataLoader) else x
+    return isinstance(dataset, torch.utils.data.TensorDataset) and len(dataset.tensors) == 3
+
+
+def warn_unweighted_metrics(x, sample_weight, compiled_metrics):
+    """tf.keras 2's warning: ``evaluate`` got sample weights (as an argument, or as the third
+    tensor of a ``TensorDataset``), but ``compile`` no ``weighted_metrics``, so the weights reach
+    the loss only. ``compile(weighted_metrics=[])`` silences it.
+
+    Example:
+        >>> import warnings
+        >>> class Compiled:  # what compile built
+        ...     weighted_metrics_given = False
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     warn_unweighted_metrics(None, np.ones(4), Compiled())
+        >>> "received a value for `sample_weight`" in str(caught[0].message)
+        True
+    """
+    if compiled_metrics.weighted_metrics_given:
+        return
+    if sample_weight is None and not _yields_sample_weights(x):
+        return
+    warnings.warn(
+        "`evaluate()` received a value for `sample_weight`, but `weighted_metrics` were not "
+        "provided. Did you mean to pass metrics to `weighted_metrics` in `compile()`? If this "
+        "is intentional you can pass `weighted_metrics=[]` to `compile()` in order to silence "
+        "this warning.", UserWarning, stacklevel=3)

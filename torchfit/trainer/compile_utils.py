@@ -8,8 +8,9 @@ Output naming, as in tf.keras: a single tensor is one unnamed output (log keys `
 ``accuracy``); a dict names its outputs by key; a tuple/list by ``output_names`` or
 ``output_1``, ``output_2``, ... Per-output log keys are ``<output>_loss`` and
 ``<output>_<metric>``; the total ``loss`` is the weighted sum of the per-output losses plus the
-model's extra losses. ``resolve_accuracy`` turns ``"accuracy"`` into the metric that the loss
-and the shapes of the first batch call for, as Keras's compile does.
+model's extra losses (the matching of outputs, configs and targets is ``outputs.py``).
+``resolve_accuracy`` turns ``"accuracy"`` into the metric that the loss and the shapes of the
+first batch call for, as Keras's compile does.
 """
 
 import copy
@@ -20,6 +21,7 @@ import torch
 from torchfit import losses as losses_module
 from torchfit import metrics as metrics_module
 from torchfit import nest
+from torchfit.trainer.outputs import by_output, output_names_of, preds_by_name, targets_by_output
 from torchfit.utils.naming import to_snake_case
 from torchfit.utils.tensor_utils import div_no_nan
 
@@ -122,78 +124,6 @@ class LossTracker(metrics_module.Metric):
         return div_no_nan(self.total, self.count)
 
 
-def output_names_of(y_pred, output_names=None):
-    """Names of the model outputs in flattening order; ``[None]`` for a single tensor."""
-    if isinstance(y_pred, dict):
-        return list(y_pred)
-    if isinstance(y_pred, (list, tuple)):
-        count = len(y_pred)
-        if output_names is not None:
-            if len(output_names) != count:
-                raise ValueError(
-                    f"The model returned {count} outputs but `output_names` has "
-                    f"{len(output_names)} names: {list(output_names)}."
-                )
-            return list(output_names)
-        return [f"output_{i + 1}" for i in range(count)]
-    return [None]
-
-
-def _by_output(config, names, argument):
-    """Spreads a per-output ``config`` (one value, a list by position, a dict by name).
-
-    Returns ``{name: value}``; a dict's missing names map to ``None``.
-    """
-    if isinstance(config, dict):
-        unknown = [key for key in config if key not in names]
-        if unknown:
-            raise ValueError(
-                f"Unknown output name(s) {unknown} in `{argument}`. "
-                f"Received: {argument}={config!r}. Expected keys: "
-                f"{', '.join(repr(n) for n in names)}."
-            )
-        return {name: config.get(name) for name in names}
-    if isinstance(config, (list, tuple)) and len(names) > 1:
-        if len(config) != len(names):
-            raise ValueError(
-                f"`{argument}` has {len(config)} entries but the model has {len(names)} outputs "
-                f"({', '.join(names)}). Pass one entry per output, or a dict by output name."
-            )
-        return dict(zip(names, config))
-    return {name: config for name in names}
-
-
-def _targets_by_output(y_true, names, has_loss):
-    """Matches ``y_true`` to output names: a dict by name, a list by position, or one target."""
-    if len(names) == 1:
-        return {names[0]: y_true}
-    if isinstance(y_true, dict):
-        unknown = [key for key in y_true if key not in names]
-        if unknown:
-            raise ValueError(
-                f"Unknown output name(s) {unknown} in the targets `y`. "
-                f"Expected keys: {', '.join(repr(n) for n in names)}."
-            )
-        return y_true
-    if isinstance(y_true, (list, tuple)):
-        if len(y_true) == len(names):
-            return dict(zip(names, y_true))
-        with_loss = [name for name in names if has_loss[name]]
-        if len(y_true) == len(with_loss):
-            return dict(zip(with_loss, y_true))
-        raise ValueError(
-            f"Received {len(y_true)} targets for a model with {len(names)} outputs "
-            f"({', '.join(names)}). Pass one target per output, or a dict by output name."
-        )
-    with_loss = [name for name in names if has_loss[name]]
-    if len(with_loss) == 1:
-        return {with_loss[0]: y_true}
-    raise ValueError(
-        f"Received a single target for a model with {len(names)} outputs "
-        f"({', '.join(names)}). Pass a list or a dict of targets."
-    )
-
-
 class CompiledLoss:
     """The total loss for a batch, and the ``loss`` / ``<output>_loss`` trackers.
 
@@ -244,11 +174,8 @@ class CompiledLoss:
             if isinstance(self._config, (list, tuple)) and len(self._config) == 1:
                 self._config = self._config[0]
             if isinstance(self._config, (dict, list, tuple)):
-                raise ValueError(
-                    "The model has a single output, but `loss` is a "
-                    f"{type(self._config).__name__}: "
-                    f"{self._config!r}. Pass one loss."
-                )
+                raise ValueError(f"The model has a single output, but `loss` is a "
+                                 f"{type(self._config).__name__}: {self._config!r}. Pass one loss.")
             weight = self._loss_weights
             if isinstance(weight, (list, tuple)) and len(weight) == 1:
                 weight = weight[0]
@@ -257,8 +184,8 @@ class CompiledLoss:
             self._single_weight = 1.0 if weight is None else float(weight)
             self._per_output = []
             return
-        configs = _by_output(self._config, names, "loss")
-        weights = _by_output(self._loss_weights, names, "loss_weights")
+        configs = by_output(self._config, names, "loss")
+        weights = by_output(self._loss_weights, names, "loss_weights")
         self._per_output = []
         for name in names:
             if configs[name] is None:
@@ -313,8 +240,8 @@ class CompiledLoss:
         names = self.output_names
         preds = dict(zip(names, nest.flatten(y_pred) if not isinstance(y_pred, dict)
                          else y_pred.values()))
-        targets = _targets_by_output(y_true, names, self.has_loss)
-        weights = (_by_output(sample_weight, names, "sample_weight")
+        targets = targets_by_output(y_true, names, self.has_loss)
+        weights = (by_output(sample_weight, names, "sample_weight")
                    if sample_weight is not None else {})
         total = None
         for name, loss_fn, weight, tracker in self._per_output:
@@ -379,6 +306,11 @@ class CompiledMetrics:
         return self._entries is not None
 
     @property
+    def weighted_metrics_given(self):
+        """Whether ``compile`` got ``weighted_metrics`` (``[]`` counts: it silences a warning)."""
+        return self._configs[1] is not None
+
+    @property
     def metrics(self):
         return [metric for _, metric, _ in self._entries] if self.built else []
 
@@ -386,11 +318,11 @@ class CompiledMetrics:
         names = output_names_of(y_pred, self._output_names)
         # Targets come for the outputs that have a loss (all of them when compiled without one).
         self._has_loss = {n: n in loss_functions or not loss_functions for n in names}
-        preds = _preds_by_name(y_pred, names)
+        preds = preds_by_name(y_pred, names)
         # Without metrics the targets are not matched: e.g. an overridden compute_loss (a VAE)
         # ignores the labels a DataLoader yields for its three outputs.
         has_metrics = any(config is not None for config in self._configs)
-        targets = _targets_by_output(y_true, names, self._has_loss) \
+        targets = targets_by_output(y_true, names, self._has_loss) \
             if y_true is not None and has_metrics else {}
         per_output = [(weighted, _metrics_by_output(config, names))
                       for weighted, config in zip((False, True), self._configs)
@@ -422,22 +354,23 @@ class CompiledMetrics:
     def _make(self, identifier, y_true, y_pred, loss_fn):
         if isinstance(identifier, str) and identifier in metrics_module.SHAPE_DEPENDENT_NAMES:
             if y_true is None:
-                raise ValueError(
-                    f"Metric '{identifier}' needs targets, but the output has none."
-                )
+                raise ValueError(f"Metric '{identifier}' needs targets, but the output has none.")
             return resolve_accuracy(identifier, y_true, y_pred, loss=loss_fn)
         return metrics_module.get(identifier)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        if not self.built:  # a custom test_step/train_step updating before compute_metrics
+            owner = self._owner() if self._owner is not None else None
+            self.build(y_true, y_pred, owner.compiled_loss.loss_functions() if owner else {})
         if not self._entries:
             return
         if self._names == [None]:
             for _, metric, weighted in self._entries:
                 metric.update_state(y_true, y_pred, sample_weight if weighted else None)
             return
-        preds = _preds_by_name(y_pred, self._names)
-        targets = _targets_by_output(y_true, self._names, self._has_loss)
-        weights = (_by_output(sample_weight, self._names, "sample_weight")
+        preds = preds_by_name(y_pred, self._names)
+        targets = targets_by_output(y_true, self._names, self._has_loss)
+        weights = (by_output(sample_weight, self._names, "sample_weight")
                    if sample_weight is not None else {})
         for name, metric, weighted in self._entries:
             if targets.get(name) is not None:
@@ -464,13 +397,6 @@ def _used(metric, entries):
     return any(metric is existing for _, existing, _ in entries)
 
 
-def _preds_by_name(y_pred, names):
-    if names == [None]:
-        return {None: y_pred}
-    values = y_pred.values() if isinstance(y_pred, dict) else y_pred
-    return dict(zip(names, values))
-
-
 def _flatten_metric_config(config):
     if config is None:
         return []
@@ -484,13 +410,13 @@ def _flatten_metric_config(config):
 def _metrics_by_output(config, names):
     """``{output name: [metric identifiers]}`` for a list, a list of lists, or a dict."""
     if isinstance(config, dict):
-        spread = _by_output(config, names, "metrics")
+        spread = by_output(config, names, "metrics")
         return {name: _as_list(value) for name, value in spread.items()}
     config = _as_list(config)
-    if len(names) > 1 and config and all(isinstance(c, (list, tuple)) or c is None for c in config):
-        spread = _by_output(config, names, "metrics")
+    # Any list (or None) inside: one entry per output, else every output (tf.keras's broadcast).
+    if len(names) > 1 and any(isinstance(c, (list, tuple)) or c is None for c in config):
+        spread = by_output(config, names, "metrics")
         return {name: _as_list(value) for name, value in spread.items()}
-    # A flat list applies to every output, as in tf.keras.
     return {name: list(config) for name in names}
 
 
