@@ -437,10 +437,12 @@ class Model(nn.Module):
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
                  steps=None, callbacks=None, return_dict=False, **kwargs):
-        """Returns the loss, ``[loss, *metrics]`` in ``metrics_names`` order, or a dict."""
+        """Returns the loss, ``[loss, *metrics]`` in ``metrics_names`` order (then any other
+        key a custom ``test_step`` logs, sorted), or a dict."""
         check_kwargs("evaluate", kwargs, list(inspect.signature(Model.evaluate).parameters)[1:-1])
         arguments.check_compiled(self, "evaluate")
         arguments.check_positive_int("batch_size", batch_size)
+        arguments.warn_unweighted_metrics(x, sample_weight, self.compiled_metrics)
         verbose = arguments.resolve_verbose(verbose)
         iterator = EpochIterator(self._adapter(x, y, sample_weight, batch_size), steps,
                                  self.device)
@@ -451,7 +453,10 @@ class Model(nn.Module):
     def _format_results(self, logs, return_dict):
         if return_dict:
             return dict(logs)
-        values = [logs[name] for name in self.metrics_names if name in logs]
+        # metrics_names order, then any other key (a custom step's) sorted, as both Kerases do.
+        names = self.metrics_names
+        values = [logs[name] for name in names if name in logs] + \
+            [logs[key] for key in sorted(logs) if key not in names]
         return values[0] if len(values) == 1 else values
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, **kwargs):
@@ -520,9 +525,13 @@ class Model(nn.Module):
         saving.save_state_dict(self.weights_module().state_dict(), filepath)
 
     def load_weights(self, filepath, strict=True):
-        """Loads weights written by ``save_weights``/``save`` (or a plain module state_dict)."""
-        state = saving.load_state_dict(filepath, map_location=self.device)
-        self.weights_module().load_state_dict(state, strict=strict)
+        """Loads weights written by ``save_weights``/``save`` (or a plain module state_dict).
+
+        All or nothing: a file that does not match (keys, shapes, dtypes) raises a
+        ``ValueError`` listing every problem, and no weight changes. ``strict=False`` skips
+        missing and unexpected keys (shapes and dtypes must still match).
+        """
+        checkpoint.load_weights(self, filepath, strict)
 
     def save(self, filepath):
         """Writes weights, optimizer state, epoch and step, and ``History`` atomically.
@@ -533,5 +542,8 @@ class Model(nn.Module):
         checkpoint.save_model(self, filepath)
 
     def load(self, filepath):
-        """Restores what ``save`` wrote. Compile first to restore the optimizer state too."""
+        """Restores what ``save`` wrote. Compile first to restore the optimizer state too.
+
+        All or nothing, as ``load_weights``: the weights and optimizer state are checked first.
+        """
         checkpoint.load_model(self, filepath)

@@ -3,8 +3,10 @@
 import os
 import subprocess
 import sys
+import warnings
 from types import MappingProxyType
 
+import numpy as np
 import pytest
 import torch
 
@@ -143,3 +145,160 @@ def test_states_survive_an_interrupted_fit_resumed_by_backup_and_restore(tmp_pat
                                                                            theirs_state))
         assert ours_state == theirs_state and _equal(ours_weights, theirs_weights)
     assert _lr(resumed) == _lr(reference) and _equal(_weights(resumed), _weights(reference))
+
+
+# ----------------------------------------------------------- resuming on a new setup (13.3)
+class Interrupt(torchfit.callbacks.Callback):
+    """Raises before batch `batch` of epoch `epoch` (a crash mid-epoch)."""
+
+    def __init__(self, epoch, batch):
+        super().__init__()
+        self.at, self.epoch = (epoch, batch), None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if (self.epoch, batch) == self.at:
+            raise RuntimeError("interrupted")
+
+
+class CountBatches(torchfit.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.per_epoch, self.epoch = {}, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.per_epoch[self.epoch] = self.per_epoch.get(self.epoch, 0) + 1
+
+
+def interrupted(folder, x, y, at=(1, 3)):
+    """4 epochs of 4 batches of 16, backed up every 2 batches, crashed before batch 3 of epoch 1:
+    the backup holds epoch 0 and the first 2 batches of epoch 1. Returns a copy of the backup."""
+    with pytest.raises(RuntimeError, match="interrupted"):
+        compiled_model().fit(x, y, batch_size=16, epochs=4, shuffle=False, verbose=0, callbacks=[
+            Interrupt(*at), torchfit.callbacks.BackupAndRestore(folder, save_freq=2)])
+    return torchfit.saving.load_checkpoint(os.path.join(folder, "backup.pt"))
+
+
+def from_backup(backup, x, y, batch_size, epochs, initial_epoch):
+    """The reference: the backed-up state, then the remaining epochs on the new setup."""
+    model = compiled_model()
+    model.module.load_state_dict(backup["model"])
+    model.optimizer.load_state_dict(backup["optimizer"])
+    model.fit(x, y, batch_size=batch_size, epochs=epochs, initial_epoch=initial_epoch,
+              shuffle=False, verbose=0)
+    return model
+
+
+def more_data(x, y):
+    return (np.concatenate([x, x[:32] + np.float32(0.1)]), np.concatenate([y, y[:32]]))
+
+
+@pytest.mark.parametrize("change, batch_size, message, steps", [
+    ("more data", 16, r"the training data has 96 samples \(64 in the backed-up run\)", 6),
+    ("less data", 16, r"the training data has 24 samples \(64 in the backed-up run\)", 2),
+    ("batch size", 8, r"batch_size=8 \(16 in the backed-up run\)", 8),
+])
+def test_a_resume_on_a_new_setup_warns_and_runs_the_remaining_epochs_on_it(
+        tmp_path, blobs, change, batch_size, message, steps):
+    x, y = blobs
+    backup = interrupted(tmp_path / "backup", x, y)
+    if change == "more data":
+        x, y = more_data(x, y)
+    elif change == "less data":
+        x, y = x[:24], y[:24]
+    model, counts = compiled_model(), CountBatches()
+    with pytest.warns(UserWarning, match=message + r".*resumes at epoch 1 from its first batch"
+                                          r".*will not equal an uninterrupted run"):
+        history = model.fit(x, y, batch_size=batch_size, epochs=4, shuffle=False, verbose=0,
+                            callbacks=[counts, torchfit.callbacks.BackupAndRestore(
+                                tmp_path / "backup", save_freq=2)])
+    assert history is model.history and history.epoch == [1, 2, 3]
+    assert counts.per_epoch == {1: steps, 2: steps, 3: steps}  # epoch 1 whole, on the new data
+    expected = from_backup(backup, x, y, batch_size, epochs=4, initial_epoch=1)
+    assert _equal(_weights(model), _weights(expected))
+    assert not os.path.exists(tmp_path / "backup" / "backup.pt")  # training completed
+
+
+def test_a_resume_asked_for_fewer_epochs_than_the_backup_holds_is_refused(tmp_path, blobs):
+    x, y = blobs
+    interrupted(tmp_path / "backup", x, y)
+    model = compiled_model()
+    before = _weights(model)
+    with pytest.raises(ValueError, match=r"holds 1 epoch and 2 batches of epoch 1, more than "
+                                         r"this fit asks for \(epochs=1\)\. Pass epochs=2 or more"
+                                         r".*or delete the folder"):
+        model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0,
+                  callbacks=[torchfit.callbacks.BackupAndRestore(tmp_path / "backup")])
+    assert _equal(_weights(model), before)  # nothing restored
+    assert os.path.exists(tmp_path / "backup" / "backup.pt")  # the backup is kept
+
+
+def test_a_resume_asked_for_more_epochs_continues_exactly(tmp_path, blobs):
+    x, y = blobs
+    interrupted(tmp_path / "backup", x, y)
+    model = compiled_model()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same data and batches: nothing to warn about
+        history = model.fit(x, y, batch_size=16, epochs=6, shuffle=False, verbose=0,
+                            callbacks=[torchfit.callbacks.BackupAndRestore(tmp_path / "backup",
+                                                                           save_freq=2)])
+    assert history.epoch == [1, 2, 3, 4, 5]
+    reference = compiled_model()
+    reference.fit(x, y, batch_size=16, epochs=6, shuffle=False, verbose=0)
+    assert _equal(_weights(model), _weights(reference))
+
+
+def test_a_resume_with_nothing_left_warns_and_returns_an_empty_history(tmp_path, blobs):
+    x, y = blobs
+    folder = tmp_path / "backup"
+    with pytest.raises(RuntimeError, match="interrupted"):  # killed after the last backup
+        compiled_model().fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[
+            LambdaCallback(on_train_end=lambda logs: (_ for _ in ()).throw(
+                RuntimeError("interrupted"))),
+            torchfit.callbacks.BackupAndRestore(folder, delete_checkpoint=False)])
+    backup = torchfit.saving.load_checkpoint(folder / "backup.pt")
+    model = compiled_model(seed=1)
+    with pytest.warns(UserWarning, match=r"holds all 2 epochs: nothing is left to train"):
+        history = model.fit(x, y, batch_size=16, epochs=2, verbose=0,
+                            callbacks=[torchfit.callbacks.BackupAndRestore(folder)])
+    assert history is model.history and (history.history, history.epoch) == ({}, [])
+    assert _equal(_weights(model), backup["model"])  # the backed-up weights
+    assert not os.path.exists(folder / "backup.pt")  # training is complete: deleted, as said
+
+
+def test_a_backup_of_another_dtype_is_refused_before_anything_is_restored(tmp_path, blobs):
+    x, y = blobs
+    source = compiled_model(seed=1)
+    source.module.double()
+    source.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    source.fit(x, y, epochs=1, verbose=0, callbacks=[
+        torchfit.callbacks.BackupAndRestore(tmp_path, delete_checkpoint=False)])
+    model = compiled_model()
+    before = _weights(model)
+    with pytest.raises(ValueError, match=r"does not match this model: '0.weight' has float64 "
+                                         r"\(8, 4\) in the file, float32 \(8, 4\) in the model"):
+        model.fit(x, y, epochs=2, verbose=0,
+                  callbacks=[torchfit.callbacks.BackupAndRestore(tmp_path)])
+    assert _equal(_weights(model), before)
+
+
+def test_an_epoch_end_backup_resumed_on_less_data_warns_too(tmp_path, blobs):
+    x, y = blobs
+    folder = tmp_path / "backup"
+    with pytest.raises(RuntimeError, match="interrupted"):
+        compiled_model().fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0, callbacks=[
+            Interrupt(1, 0), torchfit.callbacks.BackupAndRestore(folder)])
+    backup = torchfit.saving.load_checkpoint(folder / "backup.pt")
+    model = compiled_model()
+    with pytest.warns(UserWarning, match=r"40 samples \(64 in the backed-up run\)\. Training "
+                                         r"resumes at epoch 1 at its start"):
+        history = model.fit(x[:40], y[:40], batch_size=16, epochs=3, shuffle=False, verbose=0,
+                            callbacks=[torchfit.callbacks.BackupAndRestore(folder)])
+    assert history.epoch == [1, 2]
+    expected = from_backup(backup, x[:40], y[:40], 16, epochs=3, initial_epoch=1)
+    assert _equal(_weights(model), _weights(expected))

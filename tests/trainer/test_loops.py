@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+import torchfit
 from torchfit.callbacks import Callback, CallbackList, History
 from torchfit.trainer import loops
 
@@ -190,3 +191,50 @@ def test_predictions_keep_the_model_dtype_low_precision_outputs_cast_up():
     assert loops._concatenate([half], torch.float64).dtype == np.float64
     assert loops._concatenate([half.bfloat16()], torch.bfloat16).dtype == np.float32  # no NumPy
     assert loops._concatenate([torch.ones(2, dtype=torch.float64)]).dtype == np.float64
+
+
+# ------------------------------------------------------------------ every fit returns its History
+def test_run_fit_returns_the_history_of_its_callbacks_even_when_no_epoch_runs():
+    model, history = ScriptedModel(), History()
+    returned = loops.run_fit(model, ListIterator([1.0]), callbacks_for(model, history), epochs=0)
+    assert returned is history and model.history is history
+    assert (returned.history, returned.epoch) == ({}, [])
+
+
+def tiny_model():
+    torch.manual_seed(0)
+    model = torchfit.Sequential(torch.nn.Linear(3, 1), device="cpu")
+    model.compile(optimizer="sgd", loss="mse")
+    return model
+
+
+XY = (np.ones((8, 3), "float32"), np.zeros((8, 1), "float32"))
+
+
+# Keras 3 (3.15.1, checked): a fit that runs no epoch returns a new History with history == {}
+# and epoch == []; a second fit returns a new History holding only its own epochs, and
+# model.history is the History of the latest fit (CallbackList.set_model sets it at fit start).
+@pytest.mark.parametrize("epochs, initial_epoch", [(0, 0), (2, 2), (1, 3)])
+def test_a_fit_that_runs_no_epoch_returns_a_new_empty_history(epochs, initial_epoch):
+    model = tiny_model()
+    first = model.fit(*XY, epochs=1, verbose=0)
+    history = model.fit(*XY, epochs=epochs, initial_epoch=initial_epoch, verbose=0)
+    assert history is not None and history is not first and model.history is history
+    assert (history.history, history.epoch) == ({}, [])
+    assert first.epoch == [0] and len(first.history["loss"]) == 1  # the first is untouched
+
+
+def test_a_first_fit_that_runs_no_epoch_returns_a_history_too():
+    model = tiny_model()
+    history = model.fit(*XY, epochs=0, verbose=0)
+    assert history is model.history and (history.history, history.epoch) == ({}, [])
+
+
+def test_a_second_fit_returns_its_own_history_with_only_its_epochs():
+    model = tiny_model()
+    first = model.fit(*XY, epochs=2, verbose=0)
+    second = model.fit(*XY, epochs=3, initial_epoch=1, verbose=0)
+    assert second is not first and model.history is second
+    assert first.epoch == [0, 1] and second.epoch == [1, 2]
+    assert len(first.history["loss"]) == 2 and len(second.history["loss"]) == 2
+    assert second.history["loss"][0] < first.history["loss"][-1]  # it went on training

@@ -1,9 +1,11 @@
 """BackupAndRestore: resume an interrupted ``fit`` exactly where its last backup was taken."""
 
 import os
+import warnings
 
 from torchfit import saving
 from torchfit.callbacks.callback import Callback
+from torchfit.saving.validate import optimizer_problems, state_problems
 from torchfit.utils.seed import get_rng_state, set_rng_state
 
 __all__ = ["BackupAndRestore"]
@@ -26,6 +28,14 @@ class BackupAndRestore(Callback):
     Exactness holds for in-memory arrays and map-style Datasets; a generator cannot be rewound,
     and with ``steps_per_epoch`` the data restarts at a new pass on resume. The running metrics of
     an epoch resumed mid-way cover the steps after the resume.
+
+    Resuming on another setup is never silent. A different number of samples, ``batch_size`` or
+    steps per epoch warns, naming what changed, and the remaining epochs run on the new setup
+    (an epoch interrupted mid-way restarts from its first batch): the result no longer equals an
+    uninterrupted run. A different ``epochs`` is no change: training goes on to the new count,
+    as an uninterrupted run with that count would. Fewer ``epochs`` than the backup holds is
+    refused with a ``ValueError`` (the backup is kept); exactly as many warns that nothing is
+    left to train, restores the backed-up state and returns an empty ``History``.
 
     Args:
         backup_dir: the folder of the backup file (created if missing).
@@ -115,6 +125,7 @@ class BackupAndRestore(Callback):
             "data": context.train_iterator.state_dict(mid_epoch=step > 0),
             "callbacks": {key: cb.state_dict() for key, cb in self._stateful_callbacks().items()},
             "optimizer_class": type(model.optimizer).__name__,
+            "setup": _setup(context),
         }
         os.makedirs(self.backup_dir, exist_ok=True)
         saving.save_checkpoint(self.path, model.weights_module().state_dict(),
@@ -125,6 +136,7 @@ class BackupAndRestore(Callback):
         checkpoint = saving.load_checkpoint(self.path, map_location=model.device)
         training = checkpoint["training"]
         self._check_matches(checkpoint)
+        resume = self._resume_point(training)
         model.weights_module().load_state_dict(checkpoint["model"])
         model.optimizer.load_state_dict(checkpoint["optimizer"])
         set_rng_state(training["rng"])
@@ -134,7 +146,37 @@ class BackupAndRestore(Callback):
             if key in training["callbacks"]:
                 callback.load_state_dict(training["callbacks"][key])
         self._batches = training["batches"]
-        context.resume = {"epoch": training["epoch"], "step": training["step"]}
+        context.resume = resume
+
+    def _resume_point(self, training):
+        """Where to resume on this fit's setup; refuses a fit that asks for fewer epochs."""
+        epoch, step, epochs = training["epoch"], training["step"], self.fit_context.epochs
+        done = _plural(epoch, "epoch") + (f" and {_plural(step, 'batch')} of epoch {epoch}"
+                                          if step else "")
+        if epochs < epoch + bool(step):
+            raise ValueError(
+                f"The backup in {self.path} holds {done}, more than this fit asks for "
+                f"(epochs={epochs}). Pass epochs={epoch + bool(step)} or more to finish the "
+                f"training from the backup, or delete the folder {self.backup_dir} to start "
+                "afresh."
+            )
+        if epochs == epoch:
+            deleted = "; the backup is deleted, as training is complete" * bool(
+                self.delete_checkpoint)
+            warnings.warn(
+                f"The backup in {self.path} holds all {epochs} epochs: nothing is left to train. "
+                "The model gets the backed-up weights and optimizer state, and `fit` returns an "
+                f"empty History{deleted}.", stacklevel=2)
+        changes = _setup_changes(training.get("setup"), _setup(self.fit_context))
+        if changes:
+            where = "from its first batch" if step else "at its start"
+            warnings.warn(
+                f"Resuming from the backup in {self.path} with a different setup: "
+                f"{'; '.join(changes)}. Training resumes at epoch {epoch} {where} "
+                "(0-based), on the new setup: the result will not equal an uninterrupted run "
+                "(exactness is lost).", stacklevel=2)
+            step = 0  # the batch position of the old setup means nothing on the new one
+        return {"epoch": epoch, "step": step}
 
     def _check_matches(self, checkpoint):
         """Refuses a backup made for another model or optimizer, naming both sides."""
@@ -149,9 +191,55 @@ class BackupAndRestore(Callback):
         if saved_optimizer != current_optimizer:
             problems.append(f"the backup's optimizer is {saved_optimizer}, the model's is "
                             f"{current_optimizer}")
+        elif not problems:  # nothing is copied before the optimizer state is known to fit
+            problems += state_problems(self.model.weights_module().state_dict(),
+                                       checkpoint["model"])["mismatched"]
+            problems += optimizer_problems(self.model.optimizer, checkpoint["optimizer"])
         if problems:
             raise ValueError(
                 f"The backup in {self.path} does not match this model: "
                 + "; ".join(problems[:8]) + ". Delete the backup folder to start afresh, or "
                 "run the script that wrote it."
             )
+
+
+def _plural(count, noun):
+    return f"{count} {noun}" + ("" if count == 1 else ("es" if noun.endswith("ch") else "s"))
+
+
+def _setup(context):
+    """The sizes that place a batch in an epoch: samples, batch size, steps per epoch, epochs."""
+    iterator = context.train_iterator
+    adapter = getattr(iterator, "adapter", None)
+    loader = getattr(adapter, "loader", None)
+    samples = getattr(adapter, "num_samples", None)
+    if samples is None and loader is not None:
+        try:
+            samples = len(loader.dataset)
+        except TypeError:  # an IterableDataset without a length
+            samples = None
+    return {"samples": samples,
+            "batch_size": getattr(adapter, "batch_size", None) or getattr(loader, "batch_size",
+                                                                           None),
+            "steps": getattr(iterator, "num_steps", None), "epochs": context.epochs}
+
+
+def _setup_changes(saved, current):
+    """What differs between the backed-up run's setup and this one (a new ``epochs`` is not a
+    change: the remaining epochs run as they would have)."""
+    if not saved:
+        return []  # a backup from before the setup was recorded
+    changes = []
+    if None not in (saved["samples"], current["samples"]) and saved["samples"] != current[
+            "samples"]:
+        changes.append(f"the training data has {current['samples']} samples "
+                       f"({saved['samples']} in the backed-up run)")
+    if None not in (saved["batch_size"], current["batch_size"]) and (
+            saved["batch_size"] != current["batch_size"]):
+        changes.append(f"batch_size={current['batch_size']} ({saved['batch_size']} in the "
+                       "backed-up run)")
+    if not changes and None not in (saved["steps"], current["steps"]) and (
+            saved["steps"] != current["steps"]):
+        changes.append(f"{current['steps']} steps per epoch ({saved['steps']} in the "
+                       "backed-up run)")
+    return changes

@@ -34,6 +34,8 @@ Modules, from the lowest layer up:
 * `tree`: the values a checkpoint may hold, and their JSON encoding for `.h5`.
 * `torch_format`: `.pt` files, and the diagnosis of damaged or unsafe ones.
 * `hdf5`: `.h5` files (layouts, and the refusal of links, external storage and size bombs).
+* `validate`: a file's weights and optimizer state checked against a model before anything is
+  copied (`Model.load_weights` / `Model.load` are all or nothing).
 * this module: the public functions, which check their arguments and pick the format.
 """
 

@@ -7,8 +7,9 @@ The file layout and its guarantees (atomic writes, nothing unpickled on load) ar
 
 from torchfit import saving
 from torchfit.callbacks import History
+from torchfit.saving.validate import check_loadable
 
-__all__ = ["save_model", "load_model"]
+__all__ = ["save_model", "load_model", "load_weights"]
 
 
 def save_model(model, filepath):
@@ -39,12 +40,49 @@ def save_model(model, filepath):
     )
 
 
+def load_weights(model, filepath, strict=True):
+    """Loads the weights of a weights file or checkpoint into ``model``: all of them, or none.
+
+    The whole file is checked first (``torchfit.saving.validate``): a missing, unexpected or
+    mismatched key (shape or dtype) raises one ``ValueError`` listing them all, and nothing is
+    copied. With ``strict=False`` missing and unexpected keys are skipped and the rest loads; a
+    shape or dtype mismatch is still refused.
+
+    Example:
+        >>> model = torchfit.Sequential(nn.Linear(3, 1))
+        >>> model.save_weights("linear.h5")
+        >>> load_weights(torchfit.Sequential(nn.Linear(3, 2)), "linear.h5")
+        Traceback (most recent call last):
+        ...
+        ValueError: Could not load 'linear.h5' into Sequential: the file does not match the \
+model; nothing was loaded. Mismatched (2): '0.weight' has float32 (1, 3) in the file, float32 \
+(2, 3) in the model; '0.bias' has float32 (1,) in the file, float32 (2,) in the model. To load \
+it, build the model that wrote the file (same layers, sizes and dtypes), or pass strict=False to \
+skip missing and unexpected keys.
+    """
+    state = saving.load_state_dict(filepath, map_location=model.device)
+    module = model.weights_module()
+    check_loadable(filepath, module, state, strict)
+    module.load_state_dict(state, strict=strict)
+
+
 def load_model(model, filepath):
-    """Restores into ``model`` what ``save_model`` wrote (the optimizer state if it is compiled)."""
+    """Restores into ``model`` what ``save_model`` wrote (the optimizer state if it is compiled).
+
+    All or nothing: the weights and the optimizer state are checked against the model first
+    (``torchfit.saving.validate``); a mismatch raises a ``ValueError`` listing every problem and
+    leaves the weights, the optimizer and ``model.history`` as they were.
+    """
     checkpoint = saving.load_checkpoint(filepath, map_location=model.device)
-    model.weights_module().load_state_dict(checkpoint["model"])
-    if checkpoint["optimizer"] is not None and model.optimizer is not None:
-        model.optimizer.load_state_dict(checkpoint["optimizer"])
+    module = model.weights_module()
+    optimizer_state = checkpoint["optimizer"] if model.optimizer is not None else None
+    check_loadable(filepath, module, checkpoint["model"], optimizer=model.optimizer,
+                   optimizer_state=optimizer_state,
+                   hint="load the weights alone with `load_weights(path, strict=False)`, which "
+                        "skips missing and unexpected keys")
+    module.load_state_dict(checkpoint["model"])
+    if optimizer_state is not None:
+        model.optimizer.load_state_dict(optimizer_state)
     training = checkpoint["training"] or {}
     if "history" in training:
         model.history = History()

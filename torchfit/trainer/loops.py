@@ -12,6 +12,7 @@ Who owns what:
 
 One ``fit``, with every callback hook in firing order::
 
+    model.history = the History in callbacks            # a new one per fit (Keras 3)
     callbacks.set_fit_context(FitContext(...))          # callback.fit_context, until fit ends
     callbacks.on_train_begin()                          # may ask to resume (BackupAndRestore)
     for epoch in range(initial_epoch, epochs):
@@ -36,12 +37,14 @@ One ``fit``, with every callback hook in firing order::
         if model.stop_training: break
     callbacks.on_train_end(epoch_logs)
     callbacks.set_fit_context(None)                     # also when fit raises
+    return that History                                 # also when no epoch ran: empty
 """
 
 import torch
 
 from torchfit import nest
 from torchfit.callbacks.fit_context import FitContext
+from torchfit.callbacks.history import History
 from torchfit.logs import to_floats
 from torchfit.trainer import inputs
 
@@ -56,11 +59,20 @@ def _should_validate(epoch, validation_freq):
 
 def run_fit(model, train_iterator, callbacks, epochs, initial_epoch=0, val_iterator=None,
             validation_freq=1):
-    """Trains ``model`` for ``epochs - initial_epoch`` epochs; returns ``model.history``.
+    """Trains ``model`` for ``epochs - initial_epoch`` epochs; returns this fit's ``History``.
+
+    As in Keras 3, the ``History`` among ``callbacks`` (``Model.fit`` always adds a new one)
+    becomes ``model.history`` when the fit starts, and is returned even when no epoch runs
+    (``epochs=0``, ``initial_epoch >= epochs``, a resume with nothing left): then its
+    ``history`` is ``{}`` and its ``epoch`` ``[]``. Without a ``History`` among the callbacks,
+    ``model.history`` is returned.
 
     The callbacks hold this fit's ``FitContext`` (``callback.fit_context``, and
     ``model._fit_context``) from before ``on_train_begin`` until the fit returns or raises.
     """
+    history = next((cb for cb in callbacks.callbacks if isinstance(cb, History)), None)
+    if history is not None:
+        model.history = history
     context = model._fit_context = FitContext(callbacks, train_iterator, initial_epoch, epochs)
     callbacks.set_fit_context(context)
     try:
@@ -94,7 +106,7 @@ def run_fit(model, train_iterator, callbacks, epochs, initial_epoch=0, val_itera
     finally:
         model._fit_context = None
         callbacks.set_fit_context(None)
-    return model.history
+    return history if history is not None else model.history
 
 
 def run_evaluate(model, iterator, callbacks):
