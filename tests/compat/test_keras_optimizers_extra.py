@@ -152,11 +152,15 @@ def test_reads_keras_config(keras, case):
     theirs = getattr(keras.optimizers, name)(**kwargs)
     ours = getattr(optimizers, name).from_config(theirs.get_config())
     config, expected = ours.get_config(), theirs.get_config()
-    assert config == {key: value for key, value in expected.items() if key in config}
-    assert set(expected) - set(config) == {
-        "use_ema", "ema_momentum", "ema_overwrite_frequency", "loss_scale_factor",
-        "gradient_accumulation_steps",
-    }  # fmt: skip
+    assert config == expected  # EMA & co. written off, with their "off" values
+    # Keras reads ours as it reads its own (keras 3.15.1's deserialize returns the string
+    # "Lamb" for its own Lamb's dict: Lamb is missing from its ALL_OBJECTS).
+    own = keras.optimizers.deserialize(keras.optimizers.serialize(theirs))
+    back = keras.optimizers.deserialize(optimizers.serialize(ours))
+    if isinstance(own, str):
+        assert back == own
+    else:
+        assert type(back).__name__ == name and back.get_config() == expected
 
 
 @pytest.mark.xfail(

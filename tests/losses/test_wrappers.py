@@ -1,5 +1,8 @@
 """Tests for torchfit/losses/wrappers.py: TorchLossWrapper and LossFunctionWrapper."""
 
+import functools
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -119,3 +122,45 @@ def test_torch_wrapper_custom_module_returning_per_sample_losses_takes_sample_we
     assert_close(loss(y, p), per_sample.mean().item())
     w = torch.linspace(0, 2, N, dtype=torch.float64)
     assert_close(loss(y, p, sample_weight=w), (w * per_sample).sum().item() / N)
+
+
+def _scaled_abs(y_true, y_pred, scale=1.0):
+    return scale * (y_true - y_pred).abs().mean(-1)
+
+
+def test_loss_function_wrapper_config_is_keras_3s_and_json_safe():
+    wrapper = losses.LossFunctionWrapper(losses.mean_squared_error, name="m", reduction="sum")
+    # What Keras 3.15's LossFunctionWrapper(keras.losses.mean_squared_error, name="m",
+    # reduction="sum").get_config() returns (keras/src/losses/losses.py: name, reduction, then
+    # fn in serialize_keras_object's function form, then the kwargs).
+    expected = {"name": "m", "reduction": "sum",
+                "fn": {"module": "builtins", "class_name": "function",
+                       "config": "mean_squared_error", "registered_name": "function"}}
+    config = wrapper.get_config()
+    assert config == expected and list(config) == list(expected)
+    serialized = json.loads(json.dumps(losses.serialize(wrapper)))
+    rebuilt = losses.deserialize(serialized)  # from torchfit's loss function registry
+    assert type(rebuilt) is losses.LossFunctionWrapper and rebuilt.get_config() == config
+    assert rebuilt.fn is losses.mean_squared_error
+    y, p = regression()
+    assert_close(rebuilt(torch.tensor(y), torch.tensor(p)), ref_mse(y, p).sum())
+
+
+def test_loss_function_wrapper_rebuilds_a_users_function_from_custom_objects():
+    wrapper = losses.LossFunctionWrapper(_scaled_abs, scale=3.0)
+    config = json.loads(json.dumps(wrapper.get_config()))
+    assert config["fn"]["config"] == "_scaled_abs" and config["scale"] == 3.0
+    with pytest.raises(ValueError, match=r"Unknown loss function: '_scaled_abs'.*custom_objects="
+                                         r"\{'_scaled_abs': _scaled_abs\}"):
+        losses.LossFunctionWrapper.from_config(config)
+    rebuilt = losses.LossFunctionWrapper.from_config(config, {"_scaled_abs": _scaled_abs})
+    assert rebuilt.fn is _scaled_abs and rebuilt._fn_kwargs == {"scale": 3.0}
+    serialized = json.loads(json.dumps(losses.serialize(wrapper)))
+    assert losses.deserialize(serialized, {"_scaled_abs": _scaled_abs}).fn is _scaled_abs
+
+
+def test_loss_function_wrapper_of_a_partial_has_a_repr_but_no_config():
+    wrapper = losses.LossFunctionWrapper(functools.partial(_scaled_abs, scale=2.0), name="half")
+    assert repr(wrapper).startswith("LossFunctionWrapper(fn=functools.partial(")
+    with pytest.raises(TypeError, match=r"Cannot serialize functools.partial"):
+        wrapper.get_config()

@@ -443,3 +443,22 @@ def test_deepcopy_built_and_unbuilt():
     twin.zero_grad()
     twin.step()  # steps its own copies of the parameters
     assert twin.iterations == 3 and optimizer.iterations == 2
+
+
+def test_clipping_arguments_are_settable_before_and_after_build():
+    # Keras lets `optimizer.clipnorm = ...` be set on an instance; torchfit's step then clips.
+    param = torch.nn.Parameter(torch.zeros(2))
+    optimizer = optimizers.SGD(learning_rate=1.0)
+    optimizer.build([param])
+    param.grad = torch.tensor([3.0, 4.0])
+    optimizer.clipnorm = 1.0
+    optimizer.step()
+    torch.testing.assert_close(param.detach(), torch.tensor([-0.6, -0.8]))
+    optimizer.clipnorm, optimizer.clipvalue = None, 0.5
+    param.grad = torch.tensor([3.0, -0.25])
+    optimizer.step()
+    torch.testing.assert_close(param.detach(), torch.tensor([-1.1, -0.55]))
+    with pytest.raises(ValueError, match="Only one of `clipnorm` and `global_clipnorm`"):
+        optimizer.global_clipnorm, optimizer.clipnorm = 1.0, 1.0
+    with pytest.raises(ValueError, match=r"`clipvalue` must be > 0 or None"):
+        optimizers.Adam().clipvalue = -1

@@ -176,7 +176,7 @@ def test_every_unknown_keyword_is_a_type_error_with_a_suggestion(cls):
     message = rf"{cls.__name__}\(\) got an unexpected keyword argument 'nme'\. Did you mean 'name'"
     with pytest.raises(TypeError, match=message):
         cls(nme="x")
-    with pytest.raises(TypeError, match=r"does not take `decay`.*InverseTimeDecay"):
+    with pytest.raises(ValueError, match=r"decay is deprecated.*does not take `decay`"):
         cls(decay=1e-4)
     with pytest.warns(DeprecationWarning, match="`lr` argument is deprecated") as record:
         assert cls(lr=0.5).learning_rate == 0.5
@@ -202,12 +202,13 @@ def test_lr_is_accepted_with_a_deprecation_warning():
 
 def test_legacy_decay_points_to_inverse_time_decay():
     message = r"does not take `decay`.*InverseTimeDecay\(learning_rate, decay_steps=1"
-    with pytest.raises(TypeError, match=message):
+    with pytest.raises(ValueError, match=message):
         optimizers.SGD(0.1, decay=1e-4)
 
 
 def test_adamw_needs_a_weight_decay():
-    with pytest.raises(ValueError, match="AdamW needs a `weight_decay`"):
+    message = r"Missing value of `weight_decay`.*Received: weight_decay=None"
+    with pytest.raises(ValueError, match=message):
         optimizers.AdamW(weight_decay=None)
 
 
@@ -223,16 +224,22 @@ def test_get_config_has_keras_keys_and_from_config_rebuilds(cls):
     values = {name: OTHER_VALUES[name] for name in names}
     optimizer = cls(**values)
     config = optimizer.get_config()
-    assert list(config)[:6] == ["name", "learning_rate", "weight_decay", "clipnorm",
-                                "global_clipnorm", "clipvalue"]
-    assert config == values
+    assert list(config)[:11] == ["name", "learning_rate", "weight_decay", "clipnorm",
+                                 "global_clipnorm", "clipvalue", "use_ema", "ema_momentum",
+                                 "ema_overwrite_frequency", "loss_scale_factor",
+                                 "gradient_accumulation_steps"]  # Keras 3's BaseOptimizer order
+    keras_off = dict(use_ema=False, ema_momentum=0.99, ema_overwrite_frequency=None,
+                     loss_scale_factor=None, gradient_accumulation_steps=None)
+    assert config == {**values, **keras_off}
     assert described(cls.from_config(config)) == described(cls(**values))
 
 
 def test_a_schedule_is_serialised_in_the_config():
     schedule = schedules.ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5)
     config = optimizers.Adam(schedule).get_config()
-    assert config["learning_rate"] == schedules.serialize(schedule)
+    # Keras 3 writes its own module for the schedules it has (torchfit's are those).
+    assert config["learning_rate"] == {**schedules.serialize(schedule),
+                                       "module": "keras.optimizers.schedules"}
     rebuilt = optimizers.Adam.from_config(config).learning_rate
     assert isinstance(rebuilt, schedules.ExponentialDecay) and rebuilt(10) == schedule(10)
 

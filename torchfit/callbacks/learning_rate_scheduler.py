@@ -1,7 +1,8 @@
 """LearningRateScheduler: set the learning rate every epoch, from a function or a torch scheduler.
 
 This module holds only the callback. A function schedule is called at each epoch's start and its
-value written into every parameter group; a ``torch.optim.lr_scheduler`` instance is stepped at
+value written into every parameter group (a ``MultiOptimizer``: each inner optimizer's own rate
+goes through the schedule, as in Keras 3); a ``torch.optim.lr_scheduler`` instance is stepped at
 each epoch's end (a torch ``ReduceLROnPlateau`` with the monitored log value). The learning rate
 is read and written with the helpers of ``torchfit/callbacks/learning_rate.py``, in
 ``optimizer.param_groups``, so any ``torch.optim`` optimizer works; a torchfit optimizer whose
@@ -119,8 +120,11 @@ class LearningRateScheduler(Callback):
             if self.verbose > 0:
                 self._print(epoch, get_learning_rate(optimizer))
             return
-        lr = self._call_schedule(epoch, get_learning_rate(optimizer))
-        set_learning_rates(optimizer, lr, owner="LearningRateScheduler")
+        # A MultiOptimizer: each built inner optimizer schedules its own rate, as in Keras 3.
+        targets = [opt for opt in getattr(optimizer, "optimizers", ()) if opt.built]
+        for target in targets or [optimizer]:
+            lr = self._call_schedule(epoch, get_learning_rate(target))
+            set_learning_rates(target, lr, owner="LearningRateScheduler")
         if self.verbose > 0:
             self._print(epoch, lr)
 

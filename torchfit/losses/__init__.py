@@ -277,6 +277,9 @@ def deserialize(name, custom_objects=None):
         >>> type(loss).__name__, loss.from_logits, loss.name
         ('BinaryCrossentropy', True, 'bce')
     """
+    if isinstance(name, dict) and name.get("class_name") == "LossFunctionWrapper":
+        # Its function may be the user's: from_config looks it up in custom_objects too.
+        return LossFunctionWrapper.from_config(name.get("config") or {}, custom_objects)
     obj = _deserialize_object(name, _OBJECTS, "loss", custom_objects)
     return obj() if isinstance(obj, type) else obj
 

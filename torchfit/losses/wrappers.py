@@ -7,14 +7,25 @@ and reductions.
 """
 
 import copy
+import inspect
 
 import torch
 
+from torchfit.losses import focal, functions, segmentation, sequence, similarity
 from torchfit.losses.loss import Loss, reduce_losses
+from torchfit.utils.config import deserialize_object, serialize_object
 from torchfit.utils.naming import to_snake_case
 from torchfit.utils.tensor_utils import match_rank
 
 __all__ = ["LossFunctionWrapper", "TorchLossWrapper"]
+
+# torchfit's loss functions by name (aliases included), for `LossFunctionWrapper.from_config`.
+_LOSS_FUNCTIONS = {
+    name: getattr(module, name)
+    for module in (functions, focal, segmentation, sequence, similarity)
+    for name in module.__all__
+    if inspect.isfunction(getattr(module, name))
+}
 
 
 class LossFunctionWrapper(Loss):
@@ -23,6 +34,12 @@ class LossFunctionWrapper(Loss):
     `fn` returns per-sample losses (or a scalar); the wrapper adds sample weighting and reduction.
     `y_true` is reshaped to `y_pred`'s rank when they differ by a trailing axis of size 1, and
     non-tensor inputs become tensors; dtypes are left to `fn`.
+
+    `get_config()` is Keras 3's: `name`, `reduction`, `fn` in Keras's serialised function form
+    (`{"module": "builtins", "class_name": "function", "config": fn.__name__,
+    "registered_name": "function"}`), then `**kwargs`: JSON-safe when the kwargs are.
+    `from_config(config, custom_objects)` (and `torchfit.losses.deserialize`) finds the function
+    by name among torchfit's loss functions, or a user's in `custom_objects`.
 
     Args:
         fn: The loss function, in Keras order `(y_true, y_pred)`.
@@ -38,6 +55,13 @@ class LossFunctionWrapper(Loss):
         'scaled_mae'
         >>> loss(torch.zeros(2, 3), torch.ones(2, 3))
         tensor(2.)
+        >>> config = loss.get_config()
+        >>> config["fn"]["config"], config["scale"]
+        ('scaled_mae', 2.0)
+        >>> rebuilt = torchfit.losses.LossFunctionWrapper.from_config(
+        ...     config, custom_objects={"scaled_mae": scaled_mae})
+        >>> rebuilt.fn is scaled_mae
+        True
     """
 
     def __init__(self, fn, name=None, reduction="sum_over_batch_size", **kwargs):
@@ -57,7 +81,45 @@ class LossFunctionWrapper(Loss):
         return self.fn(y_true, y_pred, **self._fn_kwargs)
 
     def get_config(self):
-        return {"fn": self.fn, **super().get_config(), **self._fn_kwargs}
+        """Keras 3's config (see the class docstring).
+
+        Raises:
+            TypeError: `fn` is not a plain function (e.g. a `functools.partial`: wrap it in a
+                named function).
+        """
+        fn = serialize_object(self.fn, "torchfit.losses")
+        return {**super().get_config(), "fn": fn, **self._fn_kwargs}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """Rebuild from `get_config()`'s dict (torchfit's or Keras 3's).
+
+        Args:
+            config: The dict; its `"fn"` a serialised function (or a function name, or the
+                function itself).
+            custom_objects: Optional names -> the user's loss functions.
+
+        Raises:
+            ValueError: A function name that is neither torchfit's nor in `custom_objects`.
+        """
+        config = dict(config)
+        fn = config.pop("fn")
+        if isinstance(fn, (dict, str)):
+            try:
+                fn = deserialize_object(fn, _LOSS_FUNCTIONS, "loss function", custom_objects)
+            except ValueError as error:
+                name = fn.get("config") if isinstance(fn, dict) else fn
+                raise ValueError(
+                    f"{error} For your own function pass it in custom_objects, e.g. "
+                    f"LossFunctionWrapper.from_config(config, custom_objects={{'{name}': "
+                    f"{name}}}) or torchfit.losses.deserialize(..., custom_objects=...)."
+                ) from None
+        return cls(fn, **config)
+
+    def __repr__(self):  # not get_config's: a callable that is not a function has no config
+        args = ", ".join(f"{key}={value!r}" for key, value in self._fn_kwargs.items())
+        return (f"LossFunctionWrapper(fn={self.fn!r}, name={self.name!r}, "
+                f"reduction={self.reduction!r}{', ' if args else ''}{args})")
 
 
 # torch.nn reductions mapped to (Keras reduction, how to reduce a sample's non-batch elements).

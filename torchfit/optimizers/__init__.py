@@ -16,16 +16,21 @@ a plain ``torch.optim.Optimizer`` (``param_groups``, ``state``, ``step()``, ``ze
 - ``clipvalue`` / ``clipnorm`` / ``global_clipnorm``: Keras gradient clipping, applied inside
   ``step()`` on the device (no synchronisation), in tf.keras 2.x's order: values first, then norms;
 - ``apply_gradients(zip(grads, vars))``: the Keras custom-loop API;
-- ``get_config()`` / ``from_config()``, ``serialize`` / ``deserialize``: Keras 3's dicts.
+- ``get_config()`` / ``from_config()``, ``serialize`` / ``deserialize``: Keras 3's dicts, key for
+  key (``keras.optimizers.deserialize`` reads them, schedules included);
+- ``variables``: Keras 3's list (``iterations``, the learning rate, then the slots: torch's state).
 
 Cost: without a schedule or clipping, ``step()`` is the update plus one step post-hook (one
 attribute check and one integer increment). ``base`` says in which order the hooks fire.
 
 Modules: ``base`` (``Optimizer``: construction, learning rate, clipping, ``iterations``, state,
-the step hooks, configs), ``catalogue`` (the eight classic Keras optimizers), ``rules`` (their
-Keras 3 update rules), ``keras_update`` (the step of a Keras rule as a torch optimizer),
+the step hooks), ``keras_api`` (Keras 3's config dict and ``variables`` list), ``catalogue`` (the
+eight classic Keras optimizers), ``rules`` (their Keras 3 update rules), ``keras_update`` (the
+step of a Keras rule as a torch optimizer),
 ``signature`` (a class's constructor signature from its declaration), ``clipping`` (the clipping
-kernels); ``schedules`` is ``torchfit.schedules``.
+kernels), ``optimizer_map`` (``OptimizerMap``: parameter paths -> optimizers) and
+``multi_optimizer`` (``MultiOptimizer``: one optimizer per parameter, by path); ``schedules``
+is ``torchfit.schedules``.
 
 Example:
     >>> import torch
@@ -60,7 +65,9 @@ from torchfit.optimizers.ftrl import Ftrl
 from torchfit.optimizers.lamb import Lamb
 from torchfit.optimizers.lion import Lion
 from torchfit.optimizers.loss_scale import LossScaleOptimizer
+from torchfit.optimizers.multi_optimizer import MultiOptimizer, build_multi as _build_multi
 from torchfit.optimizers.muon import Muon
+from torchfit.optimizers.optimizer_map import OptimizerMap, parameter_paths
 from torchfit.optimizers.schedule_free import ScheduleFreeAdamW
 from torchfit.utils.config import deserialize_object as _deserialize_object
 from torchfit.utils.config import serialize_object as _serialize_object
@@ -82,9 +89,12 @@ __all__ = [
     "Lion",
     "LossScaleOptimizer",
     "Muon",
+    "MultiOptimizer",
+    "OptimizerMap",
     "ScheduleFreeAdamW",
     "get",
     "build",
+    "parameter_paths",
     "serialize",
     "deserialize",
     "schedules",
@@ -145,7 +155,8 @@ def deserialize(config, custom_objects=None):
         >>> deserialize(keras_dict).learning_rate
         0.01
     """
-    registry = {**{cls.__name__: cls for cls in _OPTIMIZERS.values()}, **_OPTIMIZERS}
+    registry = {**{cls.__name__: cls for cls in (*_OPTIMIZERS.values(), MultiOptimizer)},
+                **_OPTIMIZERS}
     if isinstance(config, dict) and isinstance(config.get("class_name"), str):
         cls = registry.get(config["class_name"], registry.get(config["class_name"].lower()))
         if cls is not None and isinstance(config.get("config"), dict):
@@ -202,7 +213,7 @@ def get(identifier, **kwargs):
     raise TypeError(f"Could not interpret optimizer identifier: {identifier!r}. {_EXPECTED}")
 
 
-def build(identifier, params):
+def build(identifier, params, paths=None):
     """A ready ``torch.optim.Optimizer`` over ``params`` for any identifier ``get`` accepts.
 
     Names, torchfit classes and instances are built on ``params``; a ``torch.optim.Optimizer``
@@ -215,6 +226,9 @@ def build(identifier, params):
         params: The model's parameters, e.g. ``list(model.parameters())``. An optimizer built
             here holds only those that require a gradient (the trainable ones); a model with
             none gets an optimizer with one empty parameter group.
+        paths: The parameters' names, one per tensor of ``params`` (``compile`` passes
+            ``parameter_paths(model)``): a ``MultiOptimizer`` routes the parameters by them; the
+            other optimizers ignore them.
 
     Example:
         >>> net = torch.nn.Linear(2, 1)
@@ -224,6 +238,8 @@ def build(identifier, params):
     """
     params = list(params)
     optimizer = get(identifier)
+    if isinstance(optimizer, MultiOptimizer):
+        return _build_multi(optimizer, params, paths)
     if isinstance(optimizer, _torch.optim.Optimizer) and not isinstance(optimizer, Optimizer):
         _check_torch_optimizer_params(optimizer, params)
         return optimizer

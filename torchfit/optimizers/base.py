@@ -44,20 +44,14 @@ import torch
 
 from torchfit import schedules
 from torchfit.optimizers.clipping import clip_gradients_
+from torchfit.optimizers.keras_api import check_keras_only, optimizer_config, optimizer_variables
 from torchfit.optimizers.signature import keras_signature
 from torchfit.utils.validation import check_kwargs
 
 __all__ = ["Optimizer"]
 
 _STATE_DICT_ITERATIONS = "iterations"
-# Keras 3 base-optimizer options torchfit does not have, with the value that means "off".
-_KERAS_ONLY_OPTIONS = {
-    "use_ema": False,
-    "ema_momentum": 0.99,
-    "ema_overwrite_frequency": None,
-    "loss_scale_factor": None,
-    "gradient_accumulation_steps": None,
-}
+_CLIP_ARGUMENTS = ("clipnorm", "clipvalue", "global_clipnorm")
 
 
 def _flatten_params(params):
@@ -160,7 +154,8 @@ class Optimizer(torch.optim.Optimizer):
 
     Raises:
         ValueError: ``clipnorm`` together with ``global_clipnorm`` (as in Keras), a negative
-            learning rate or non-positive clipping threshold.
+            learning rate or non-positive clipping threshold, or tf.keras < 2.11's ``decay``
+            (tf.keras 2.11+'s error; the message names the equivalent schedule).
         TypeError: An unknown keyword argument (with a "did you mean" suggestion).
     """
 
@@ -200,22 +195,13 @@ class Optimizer(torch.optim.Optimizer):
         self._lr, self._schedule = _check_learning_rate(learning_rate)
         weight_decay = arguments.get("weight_decay")
         self.weight_decay = _check_optional_positive("weight_decay", weight_decay, allow_zero=True)
-        clipnorm, global_clipnorm = arguments["clipnorm"], arguments["global_clipnorm"]
-        self._clipnorm = _check_optional_positive("clipnorm", clipnorm)
-        self._clipvalue = _check_optional_positive("clipvalue", arguments["clipvalue"])
-        self._global_clipnorm = _check_optional_positive("global_clipnorm", global_clipnorm)
-        if clipnorm is not None and global_clipnorm is not None:
-            raise ValueError(
-                "Only one of `clipnorm` and `global_clipnorm` can be set. Received: "
-                f"clipnorm={clipnorm}, global_clipnorm={global_clipnorm}. Use clipnorm to clip "
-                "each gradient separately, global_clipnorm to clip their joint norm."
-            )
+        self._built, self._clip_hook = False, None
+        self._set_clipping(*(arguments[name] for name in _CLIP_ARGUMENTS))
         self._keras_arguments = {arg: arguments[arg] for arg in cls._keras_to_torch_arguments}
         self._torch_kwargs = self.keras_to_torch(**self._keras_arguments)
         name = arguments["name"]
         self.name = name if name is not None else cls.__name__.lower()
         self.iterations = 0
-        self._built = False
         # Until build() there is no torch optimizer to step; like torch's LR schedulers (which
         # set `optimizer.step` too), an instance attribute stands in for the class's step.
         self.step = self._step_before_build
@@ -229,11 +215,11 @@ class Optimizer(torch.optim.Optimizer):
             )
             learning_rate = kwargs.pop("lr")
         if "decay" in kwargs:
-            raise TypeError(
-                f"{type(self).__name__}() does not take `decay` (the learning-rate decay of "
-                "tf.keras < 2.11 optimizers). Use the equivalent schedule: learning_rate="
-                "torchfit.optimizers.schedules.InverseTimeDecay(learning_rate, decay_steps=1, "
-                "decay_rate=decay)."
+            raise ValueError(  # tf.keras 2.11+'s error and words (Keras 3 ignores it, warning)
+                f"decay is deprecated in the new Keras optimizer: {type(self).__name__}() does "
+                "not take `decay` (the learning-rate decay of tf.keras < 2.11 optimizers). "
+                "Use the equivalent schedule: learning_rate=torchfit.optimizers.schedules."
+                "InverseTimeDecay(learning_rate, decay_steps=1, decay_rate=decay)."
             )
         valid = [name for name in type(self)._keras_signature.parameters if name != "kwargs"]
         check_kwargs(type(self).__name__, kwargs, valid)
@@ -289,8 +275,36 @@ class Optimizer(torch.optim.Optimizer):
     def _register_step_hooks(self):
         # Module-level functions, not bound methods: no reference cycle through the hook dicts.
         if self._has_clipping:
-            self.register_step_pre_hook(_clip_before_step)
+            self._clip_hook = self.register_step_pre_hook(_clip_before_step)
         self.register_step_post_hook(_after_step)
+
+    def _set_clipping(self, clipnorm, clipvalue, global_clipnorm):
+        """Check and set the three clipping arguments (also after ``build``, as Keras allows)."""
+        clipnorm = _check_optional_positive("clipnorm", clipnorm)
+        clipvalue = _check_optional_positive("clipvalue", clipvalue)
+        global_clipnorm = _check_optional_positive("global_clipnorm", global_clipnorm)
+        if clipnorm is not None and global_clipnorm is not None:
+            raise ValueError(
+                "Only one of `clipnorm` and `global_clipnorm` can be set. Received: "
+                f"clipnorm={clipnorm}, global_clipnorm={global_clipnorm}. Use clipnorm to clip "
+                "each gradient separately, global_clipnorm to clip their joint norm."
+            )
+        self._clipnorm, self._clipvalue, self._global_clipnorm = clipnorm, clipvalue, global_clipnorm
+        if self._built and self._has_clipping and self._clip_hook is None:
+            self._clip_hook = self.register_step_pre_hook(_clip_before_step)
+
+    clipnorm = property(lambda self: self._clipnorm,
+                        lambda self, value: self._set_clipping(value, self._clipvalue,
+                                                               self._global_clipnorm),
+                        doc="Keras's ``clipnorm``; settable, also once built.")
+    clipvalue = property(lambda self: self._clipvalue,
+                         lambda self, value: self._set_clipping(self._clipnorm, value,
+                                                                self._global_clipnorm),
+                         doc="Keras's ``clipvalue``; settable, also once built.")
+    global_clipnorm = property(lambda self: self._global_clipnorm,
+                               lambda self, value: self._set_clipping(self._clipnorm,
+                                                                      self._clipvalue, value),
+                               doc="Keras's ``global_clipnorm``; settable, also once built.")
 
     @property
     def _has_clipping(self):
@@ -398,30 +412,46 @@ class Optimizer(torch.optim.Optimizer):
         for var in variables:
             var.grad = None
 
+    @property
+    def variables(self):
+        """Keras 3's ``optimizer.variables``: ``iterations`` (an int32 tensor), the learning rate
+        (a float32 tensor; left out when it is a schedule), then, in the order of
+        ``param_groups``, each parameter's slots (torch's ``state[param]`` tensors themselves,
+        Keras's names as keys: ``"momentum"``, ``"velocity"``, ...).
+
+        The slots alias the state (writing into them changes it) and exist once the parameter
+        has been updated (Keras makes them at ``build``); the scalars are new CPU tensors (they
+        are Python numbers here). Where Keras orders slots by slot name (RMSprop with momentum,
+        amsgrad's ``velocity_hat``), this list keeps them per parameter.
+
+        Example:
+            >>> from torchfit.optimizers import Adam
+            >>> w = torch.nn.Parameter(torch.ones(2))
+            >>> opt = Adam()
+            >>> opt.apply_gradients([(torch.ones(2), w)])
+            >>> [tuple(v.shape) for v in opt.variables], opt.variables[2] is opt.state[w]["momentum"]
+            ([(), (), (2,), (2,)], True)
+        """
+        return optimizer_variables(self)
+
     def get_config(self):
-        """Keras 3's config: ``name``, ``learning_rate`` (a float, or the schedule's
-        ``schedules.serialize`` dict), ``weight_decay``, the clipping arguments, then the class's
-        own constructor arguments; ``type(opt).from_config(opt.get_config())`` rebuilds it
-        (without its state).
+        """Keras 3's config, key for key: ``name``, ``learning_rate`` (a float, or the schedule's
+        dict: a built-in one under Keras's module ``"keras.optimizers.schedules"``),
+        ``weight_decay``, the clipping arguments, Keras's EMA / loss-scale / accumulation keys
+        with their "off" values (torchfit has none of them), then the class's own constructor
+        arguments. ``type(opt).from_config(opt.get_config())`` rebuilds it (without its state),
+        and so does ``keras.optimizers.deserialize(optimizers.serialize(opt))`` in Keras 3.
 
         Example:
             >>> from torchfit.optimizers import SGD
             >>> SGD(0.1, momentum=0.9).get_config()  # doctest: +NORMALIZE_WHITESPACE
             {'name': 'SGD', 'learning_rate': 0.1, 'weight_decay': None, 'clipnorm': None,
-             'global_clipnorm': None, 'clipvalue': None, 'momentum': 0.9, 'nesterov': False}
+             'global_clipnorm': None, 'clipvalue': None, 'use_ema': False, 'ema_momentum': 0.99,
+             'ema_overwrite_frequency': None, 'loss_scale_factor': None,
+             'gradient_accumulation_steps': None, 'momentum': 0.9, 'nesterov': False}
         """
-        learning_rate = self.learning_rate
-        if callable(learning_rate):
-            learning_rate = schedules.serialize(learning_rate)
-        config = dict(
-            name=self.name, learning_rate=learning_rate, weight_decay=self.weight_decay,
-            clipnorm=self._clipnorm, global_clipnorm=self._global_clipnorm,
-            clipvalue=self._clipvalue,
-        )  # fmt: skip
-        config.update(self._keras_arguments)  # weight_decay keeps its place and value
-        if "weight_decay" not in type(self)._keras_signature.parameters:
-            del config["weight_decay"]
-        return config
+        has_weight_decay = "weight_decay" in type(self)._keras_signature.parameters
+        return optimizer_config(self, self._keras_arguments, has_weight_decay)
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
@@ -435,14 +465,7 @@ class Optimizer(torch.optim.Optimizer):
         Raises:
             ValueError: A Keras-only option that is on.
         """
-        config = dict(config)
-        for key, off in _KERAS_ONLY_OPTIONS.items():
-            value = config.pop(key, off)
-            if value != off:
-                raise ValueError(
-                    f"{cls.__name__}.from_config() received {key}={value!r}: torchfit optimizers "
-                    f"have no `{key}`. Expected {key}={off!r} (Keras's default) or no such key."
-                )
+        config = check_keras_only(cls, config)
         if isinstance(config.get("learning_rate"), dict):
             config["learning_rate"] = schedules.deserialize(config["learning_rate"], custom_objects)
         return cls(**config)

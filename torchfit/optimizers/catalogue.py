@@ -34,6 +34,11 @@ from torchfit.optimizers.base import Optimizer
 __all__ = ["SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Adadelta", "Adamax", "Nadam"]
 
 
+def _betas_and_epsilon(beta_1=0.9, beta_2=0.999, epsilon=1e-07, *, weight_decay):
+    """Adamax's and Nadam's Keras arguments (``keras_to_torch``) as torch's param-group keys."""
+    return dict(betas=(beta_1, beta_2), eps=epsilon, weight_decay=weight_decay)
+
+
 class SGD(Optimizer, rules.SGDUpdate, torch.optim.SGD, learning_rate=0.01, name="SGD"):
     """Gradient descent with momentum, Keras 3's ``SGD``.
 
@@ -145,7 +150,8 @@ class AdamW(Optimizer, rules.AdamUpdate, torch.optim.AdamW, learning_rate=0.001,
     def keras_to_torch(weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-07, amsgrad=False):
         if weight_decay is None:
             raise ValueError(
-                "AdamW needs a `weight_decay` (Keras default 0.004). Received: weight_decay=None. "
+                "Missing value of `weight_decay` which is required and must be a float value "
+                "(tf.keras 2's words; Keras's default is 0.004). Received: weight_decay=None. "
                 "For no decay use weight_decay=0.0 or Adam."
             )
         return dict(betas=(beta_1, beta_2), eps=epsilon, amsgrad=amsgrad, weight_decay=weight_decay)
@@ -222,10 +228,7 @@ class Adamax(Optimizer, rules.AdamaxUpdate, torch.optim.Adamax, learning_rate=0.
     """
 
     _cpu_foreach = False
-
-    @staticmethod
-    def keras_to_torch(beta_1=0.9, beta_2=0.999, epsilon=1e-07, *, weight_decay):
-        return dict(betas=(beta_1, beta_2), eps=epsilon, weight_decay=weight_decay)
+    keras_to_torch = staticmethod(_betas_and_epsilon)
 
 
 class Nadam(Optimizer, rules.NadamUpdate, torch.optim.NAdam, learning_rate=0.001, name="nadam"):
@@ -249,7 +252,4 @@ class Nadam(Optimizer, rules.NadamUpdate, torch.optim.NAdam, learning_rate=0.001
     """
 
     _cpu_foreach = False
-
-    @staticmethod
-    def keras_to_torch(beta_1=0.9, beta_2=0.999, epsilon=1e-07, *, weight_decay):
-        return dict(betas=(beta_1, beta_2), eps=epsilon, weight_decay=weight_decay)
+    keras_to_torch = staticmethod(_betas_and_epsilon)

@@ -14,6 +14,7 @@ from torchfit.optimizers.catalogue import (
     SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, Nadam, RMSprop,
 )  # fmt: skip
 from torchfit.optimizers.ftrl import Ftrl
+from torchfit.optimizers.keras_api import slot_variables
 from torchfit.optimizers.lamb import Lamb
 from torchfit.optimizers.lion import Lion
 from torchfit.optimizers.muon import Muon
@@ -180,6 +181,18 @@ class LossScaleOptimizer(torch.optim.Optimizer):
     def step_counter(self):
         """Finite steps since the scale last changed (an int32 device tensor)."""
         return self._growth_tracker
+
+    @property
+    def variables(self):
+        """Keras 3's ``LossScaleOptimizer.variables`` without its first two (the wrapper's own
+        base-optimizer ``iteration`` and a 0.0 ``learning_rate`` placeholder): ``step_counter``
+        and ``dynamic_scale`` (the tensors themselves, once built), then the inner optimizer's
+        ``variables`` (a torch inner optimizer: its state tensors, per parameter)."""
+        inner = self.inner_optimizer
+        own = [self._growth_tracker, self._scale] if self.built else []
+        if hasattr(inner, "variables"):  # a torchfit optimizer
+            return own + list(inner.variables)
+        return own + (slot_variables(inner) if self.built else [])
 
     # ------------------------------------------------------------------ scaling and steps
 

@@ -54,6 +54,24 @@ def _zeros(param):
     return torch.zeros_like(param, memory_format=torch.preserve_format)
 
 
+def _first_moment(states, grads, beta_1):
+    """``m = beta_1 * m + (1 - beta_1) * g`` in place (Adam, Adamax, Nadam); returns the ``m``s."""
+    momentums = [s["momentum"] for s in states]
+    torch._foreach_mul_(momentums, beta_1)
+    torch._foreach_add_(momentums, grads, alpha=1 - beta_1)
+    return momentums
+
+
+def _adam_moments(states, grads, beta_1, beta_2):
+    """Adam's (and Nadam's) moments, updated in place: ``m`` as ``_first_moment``,
+    ``v = beta_2 * v + (1 - beta_2) * g**2``; returns the two lists of slot tensors."""
+    momentums = _first_moment(states, grads, beta_1)
+    velocities = [s["velocity"] for s in states]
+    torch._foreach_mul_(velocities, beta_2)
+    torch._foreach_addcmul_(velocities, grads, grads, value=1 - beta_2)
+    return momentums, velocities
+
+
 def _slot(states, params, name):
     """The ``name`` slot of every parameter, created (zeros) where it is missing: a momentum
     switched on after the first step (e.g. by torch's ``CyclicLR``) starts from zero."""
@@ -164,12 +182,7 @@ class AdamUpdate(_KerasRule):
         b1, b2 = r(beta_1), r(beta_2)
         correction = r(math.sqrt(r(1 - r(b2**t))))
         alpha = r(r(r(group["lr"]) * correction) / r(1 - r(b1**t)))
-        momentums = [s["momentum"] for s in states]
-        velocities = [s["velocity"] for s in states]
-        torch._foreach_mul_(momentums, beta_1)
-        torch._foreach_add_(momentums, grads, alpha=1 - beta_1)
-        torch._foreach_mul_(velocities, beta_2)
-        torch._foreach_addcmul_(velocities, grads, grads, value=1 - beta_2)
+        momentums, velocities = _adam_moments(states, grads, beta_1, beta_2)
         if group["amsgrad"]:
             maxima = _slot(states, params, "velocity_hat")
             torch._foreach_maximum_(maxima, velocities)
@@ -236,10 +249,8 @@ class AdamaxUpdate(_KerasRule):
         beta_1, beta_2 = group["betas"]
         r = _rounding(params)
         step_size = r(r(group["lr"]) / r(1 - r(r(beta_1) ** group["step"])))
-        momentums = [s["momentum"] for s in states]
+        momentums = _first_moment(states, grads, beta_1)
         norms = [s["norm"] for s in states]
-        torch._foreach_mul_(momentums, beta_1)
-        torch._foreach_add_(momentums, grads, alpha=1 - beta_1)
         torch._foreach_mul_(norms, beta_2)
         torch._foreach_maximum_(norms, torch._foreach_abs(grads))
         denominators = torch._foreach_add(norms, group["eps"])
@@ -267,12 +278,7 @@ class NadamUpdate(_KerasRule):
         lr = r(group["lr"])
         momentum_scale = r(u_next / r(1 - r(product * u_next)))
         gradient_scale = r(r(1 - u_t) / r(1 - product))
-        momentums = [s["momentum"] for s in states]
-        velocities = [s["velocity"] for s in states]
-        torch._foreach_mul_(momentums, beta_1)
-        torch._foreach_add_(momentums, grads, alpha=1 - beta_1)
-        torch._foreach_mul_(velocities, beta_2)
-        torch._foreach_addcmul_(velocities, grads, grads, value=1 - beta_2)
+        momentums, velocities = _adam_moments(states, grads, beta_1, beta_2)
         denominators = torch._foreach_div(velocities, r(1 - r(r(beta_2) ** t)))
         torch._foreach_sqrt_(denominators)
         torch._foreach_add_(denominators, group["eps"])
