@@ -9,9 +9,8 @@ between two algorithms (torchfit has one). The model-type and graph/eager varian
 one case. Cases where torchfit deliberately differs assert torchfit's documented behaviour:
 
 - Precision, Recall, AUC and the "X at Y" metrics keep one state, the threshold histogram
-  (`histogram`), instead of Keras's two or four count variables: `variables` has one entry
-  (the config tests of Precision, Recall, AUC (2) and the four "X at Y" metrics: 8 cases). The
-  counts are still there as `true_positives`, `false_positives`, ... (read-only).
+  (`histogram`); their `variables` are Keras's two or four counts, computed from it (read-only),
+  so the config cases pass with Keras's numbers.
 - Merging metrics of different classes raises ValueError with torchfit's wording, which names
   both metrics and the reason, not Keras's "Metric ... is not compatible with ..." (1 case).
 - AUC's `curve` and `summation_method` are the strings Keras 3 writes in its config ("PR",
@@ -124,8 +123,7 @@ def test_precision_recall_config(name):
     for o in (obj, obj2):
         assert o.name == "my_x" and o.thresholds == [0.4, 0.9]
         assert o.top_k == 15 and o.class_id == 12
-        # Deliberate difference: one histogram state instead of Keras's two count variables.
-        assert len(o.variables) == 1
+        assert len(o.variables) == 2
 
 
 @pytest.mark.parametrize("name", PR_CLASSES)
@@ -281,8 +279,7 @@ def test_at_config(name):
     for o in (obj, obj2):
         assert o.name == f"{name}_1" and getattr(o, target) == 0.4
         assert o.num_thresholds == 100 and o.class_id == 12
-        # Deliberate difference: one histogram state instead of Keras's four count variables.
-        assert len(o.variables) == 1
+        assert len(o.variables) == 4
 
 
 @pytest.mark.parametrize("name", AT_CLASSES)
@@ -401,7 +398,7 @@ def test_auc_config():
         assert o.name == "auc_1" and o.dtype == torch.float64 and o.num_thresholds == 100
         assert o.curve == "PR" and o.summation_method == "majoring"
         assert o.multi_label and o.num_labels == 2 and o.from_logits
-        assert len(o.variables) == 1  # deliberate: one histogram instead of four counts
+        assert len(o.variables) == 4
     assert auc_obj2.get_config() == old_config
     np.testing.assert_allclose(auc_obj.thresholds, auc_obj2.thresholds)
 
@@ -421,7 +418,7 @@ def test_auc_config_manual_thresholds():
     assert auc_obj2.curve == "PR" and auc_obj2.summation_method == "majoring"
     assert auc_obj2.get_config() == old_config
     np.testing.assert_allclose(auc_obj.thresholds, auc_obj2.thresholds)
-    assert len(auc_obj.variables) == 1  # deliberate: one histogram instead of four counts
+    assert len(auc_obj.variables) == 4
 
 
 def test_auc_value_is_idempotent():

@@ -267,3 +267,31 @@ def test_class_id_needs_class_scores():
     with pytest.raises(ValueError, match=r"class_id is provided, y_pred must be a 2D array.*"
                                          r"\(4,\), class_id=1"):
         metrics.Recall(class_id=1).update_state(torch.ones(4), torch.ones(4))
+
+
+def test_variables_are_kerass_counts_in_kerass_order():
+    # Keras: Precision [tp, fp], Recall [tp, fn], AUC [tp, fp, tn, fn]; counts per threshold, in
+    # the order the thresholds were given.
+    y_true = torch.tensor([1.0, 0.0, 1.0, 0.0, 1.0])
+    y_pred = torch.tensor([0.9, 0.8, 0.3, 0.1, 0.6])
+    thresholds = [0.7, 0.2]
+    above = [y_pred > th for th in thresholds]
+    tp = torch.tensor([float((a & (y_true == 1)).sum()) for a in above])
+    fp = torch.tensor([float((a & (y_true == 0)).sum()) for a in above])
+    fn = torch.tensor([float((~a & (y_true == 1)).sum()) for a in above])
+    tn = torch.tensor([float((~a & (y_true == 0)).sum()) for a in above])
+    expected = {"Precision": [tp, fp], "Recall": [tp, fn]}
+    for name, counts in expected.items():
+        metric = getattr(metrics, name)(thresholds=thresholds)
+        metric.update_state(y_true, y_pred)
+        assert len(metric.variables) == len(counts)
+        for value, reference in zip(metric.variables, counts):
+            torch.testing.assert_close(value, reference)
+    auc = metrics.AUC(num_thresholds=3)  # thresholds [0 - eps, 0.5, 1 + eps]
+    auc.update_state(y_true, y_pred)
+    names = ["true_positives", "false_positives", "true_negatives", "false_negatives"]
+    for value, name in zip(auc.variables, names, strict=True):
+        torch.testing.assert_close(value, getattr(auc, name))
+    count = metrics.TruePositives(thresholds=thresholds)
+    count.update_state(y_true, y_pred)
+    torch.testing.assert_close(count.variables[0], tp)

@@ -139,6 +139,21 @@ class _ThresholdedMetric(Metric):
             values = values[self._given_order]
         return values[0] if len(self.thresholds) == 1 else values
 
+    # Keras's state variables of the metric, by name; torchfit's state is the one histogram.
+    _keras_variables = ("true_positives", "false_positives", "true_negatives", "false_negatives")
+
+    @property
+    def variables(self):
+        """Keras's variables of this metric, in Keras's order (e.g. Precision: true positives,
+        false positives), each of shape `(len(thresholds),)` or `(T, num_labels)`: the counts,
+        computed from the one `histogram` state (what `state_dict()` saves); read-only."""
+        if self.histogram is None:  # a multi-label AUC before its first batch
+            return []
+        counts = dict(zip(_COUNT_NAMES, self._counts()))
+        order = self._given_order
+        return [counts[name] if order is None else counts[name][order]
+                for name in self._keras_variables]
+
     @property
     def true_positives(self):
         return self._given(self._counts()[0])
@@ -154,6 +169,9 @@ class _ThresholdedMetric(Metric):
     @property
     def false_negatives(self):
         return self._given(self._counts()[3])
+
+
+_COUNT_NAMES = ("true_positives", "false_positives", "true_negatives", "false_negatives")
 
 
 def _filter_top_k(scores, k):
@@ -196,6 +214,11 @@ class _ConfusionCount(_ThresholdedMetric):
 
     def result(self):
         return self._given(self._counts()[self._index])
+
+    @property
+    def variables(self):
+        """Keras's one variable, `accumulator` (the count at each threshold)."""
+        return [self.accumulator]
 
     @property
     def accumulator(self):
@@ -273,6 +296,7 @@ class Precision(_TopKThresholded):
         tensor(0.6667)
     """
 
+    _keras_variables = ("true_positives", "false_positives")
     higher_is_better = True
 
     def result(self):
@@ -283,6 +307,7 @@ class Precision(_TopKThresholded):
 class Recall(_TopKThresholded):
     """TP / (TP + FN) over everything seen, per threshold (arguments as for `Precision`)."""
 
+    _keras_variables = ("true_positives", "false_negatives")
     higher_is_better = True
 
     def result(self):
