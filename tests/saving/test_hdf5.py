@@ -287,3 +287,58 @@ def test_h5_compressed_weights_within_the_bound_still_load(tmp_path):
     assert path.stat().st_size * 100 < 2**20  # compressed more than 100x
     assert torch.equal(saving.load_state_dict(path)["zeros"], torch.zeros(2**18))
 
+
+
+# ---------------------------------------------------------------------------------------------
+# like=: only the datasets that fit the model are read
+
+
+def _bomb_h5(path):
+    """~270 KB on disk: 'weight' declares 64 MB of float32 (zeros, compressed ~250x, within the
+    1000x bound), 'bias' fits nn.Linear(4, 2), and 'padding' is 200 KB of incompressible bytes."""
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        weight = f.create_dataset("weight", shape=(4096, 4096), dtype="float32",
+                                  chunks=(256, 4096), compression="gzip", compression_opts=9)
+        for row in range(0, 4096, 256):
+            weight[row:row + 256] = 0
+        f.create_dataset("bias", data=np.arange(2, dtype=np.float32))
+        f.create_dataset("padding", data=np.random.default_rng(0).integers(
+            0, 255, 200_000, dtype=np.uint8))
+    return path
+
+
+def test_h5_like_reads_only_the_datasets_that_fit(tmp_path):
+    import tracemalloc
+
+    path = _bomb_h5(tmp_path / "bomb.h5")
+    assert path.stat().st_size < 400_000
+    like = torch.nn.Linear(4, 2).state_dict()
+    tracemalloc.start()
+    try:
+        loaded = saving.load_state_dict(path, like=like)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 2**20  # the 64 MB dataset was never read
+    assert loaded["weight"].is_meta and loaded["weight"].shape == (4096, 4096)
+    assert loaded["weight"].dtype == torch.float32
+    assert loaded["padding"].is_meta and loaded["padding"].dtype == torch.uint8  # not in like
+    assert torch.equal(loaded["bias"], torch.tensor([0.0, 1.0]))  # fits: read
+    # Without like, everything within the 1000x bound is read, as before.
+    assert torch.equal(saving.load_state_dict(path)["weight"], torch.zeros(4096, 4096))
+
+
+def test_h5_like_compares_the_declared_torch_dtype(tmp_path, net):
+    saving.save_state_dict({"w": torch.ones(3, dtype=torch.bfloat16)}, tmp_path / "w.h5")
+    bf16, int16 = torch.zeros(3, dtype=torch.bfloat16), torch.zeros(3, dtype=torch.int16)
+    fits = saving.load_state_dict(tmp_path / "w.h5", like={"w": bf16})
+    assert torch.equal(fits["w"], torch.ones(3, dtype=torch.bfloat16))
+    other = saving.load_state_dict(tmp_path / "w.h5", like={"w": int16})
+    assert other["w"].is_meta and other["w"].dtype == torch.bfloat16  # stored as int16 bits
+    saving.save_checkpoint(tmp_path / "c.h5", net.state_dict())
+    checkpoint = saving.load_checkpoint(tmp_path / "c.h5", map_location="cpu",
+                                        like={"0.weight": torch.zeros(1)})
+    assert checkpoint["model"]["0.weight"].is_meta
+    assert all(value.is_meta for value in checkpoint["model"].values())

@@ -51,7 +51,7 @@ def test_truncated_pt(tmp_path, cut):
     path = _damaged(tmp_path, "cut.pt", data[:end])
     with pytest.raises(ValueError, match=r"Could not read weights from '.*cut\.pt': the file is "
                                          r"truncated or corrupt \(not a complete torch zip "
-                                         r"archive\): \w+(: |\. )"):
+                                         r"archive\): \w+"):  # -1: inside the checksum
         saving.load_state_dict(path)
     with pytest.raises(ValueError, match=r"Could not read a checkpoint from .*truncated"):
         saving.load_checkpoint(path)

@@ -209,3 +209,39 @@ def test_strict_false_still_refuses_a_mismatched_shape_and_changes_nothing(tmp_p
     with pytest.raises(ValueError, match=r"Mismatched \(1\): '3.weight' has float32 \(3, 9\)"):
         model.load_weights(tmp_path / "bad.h5", strict=False)
     assert_unchanged(model, before)
+
+
+def test_load_weights_refuses_an_h5_declaring_a_huge_dataset_without_allocating(tmp_path):
+    # ~270 KB on disk; 'weight' declares 64 MB (compressed zeros, within the 1000x bound that
+    # hdf5.py applies to files read without a model), which load_weights used to read in full.
+    import time
+    import tracemalloc
+
+    import h5py
+
+    path = tmp_path / "bomb.h5"
+    with h5py.File(path, "w") as f:
+        weight = f.create_dataset("0.weight", shape=(4096, 4096), dtype="float32",
+                                  chunks=(256, 4096), compression="gzip", compression_opts=9)
+        for row in range(0, 4096, 256):
+            weight[row:row + 256] = 0
+        f.create_dataset("0.bias", data=np.zeros(2, np.float32))
+        f.create_dataset("padding", data=np.random.default_rng(0).integers(
+            0, 255, 200_000, dtype=np.uint8))
+    assert path.stat().st_size < 400_000
+    model = torchfit.Sequential(nn.Linear(3, 2), device="cpu")
+    before = copy.deepcopy(model.module.state_dict())
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(ValueError, match=r"Could not load '.*bomb\.h5' into Sequential: .*"
+                                             r"Mismatched \(1\): '0\.weight' has float32 "
+                                             r"\(4096, 4096\) in the file, float32 \(2, 3\)"):
+            model.load_weights(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert time.perf_counter() - start < 5
+    assert peak < 4 * 2**20, f"peak {peak:,} bytes"  # nothing near 64 MB was allocated
+    for key, value in model.module.state_dict().items():
+        assert torch.equal(value, before[key])

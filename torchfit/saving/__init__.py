@@ -25,13 +25,16 @@ Checkpoints (`save_checkpoint`, written by `Model.save`) are a dict with exactly
 
 `load_state_dict` reads the weights out of either kind of checkpoint. Checkpoints written before
 the version was recorded load with `"version": None`. Damaged files raise
-`ValueError("Could not read ...")`, never torch's bare `EOFError` or h5py's `OSError`.
+`ValueError("Could not read ...")`, never torch's bare `EOFError` or h5py's `OSError`; a `.pt`
+file torchfit wrote whose bytes changed since fails its checksum ("the file is damaged").
 
 Modules, from the lowest layer up:
 
 * `atomic`: `atomic_write` and its temporary files (imports nothing from torchfit).
 * `formats`: the format names and the errors for files that are not torchfit's or are damaged.
 * `tree`: the values a checkpoint may hold, and their JSON encoding for `.h5`.
+* `checksum`: the sha256 every `.pt` file torchfit writes carries in its zip comment, checked
+  before it is read (the file still loads with plain `torch.load(path, weights_only=True)`).
 * `torch_format`: `.pt` files, and the diagnosis of damaged or unsafe ones.
 * `hdf5`: `.h5` files (layouts, and the refusal of links, external storage and size bombs).
 * `validate`: a file's weights and optimizer state checked against a model before anything is
@@ -99,11 +102,12 @@ def save_state_dict(state_dict, path):
         atomic_write(path, lambda tmp: hdf5.write_weights_file(tmp, state_dict))
 
 
-def load_state_dict(path, map_location="cpu"):
+def load_state_dict(path, map_location="cpu", like=None):
     """Load the weights saved at `path`: a weights file, or the `"model"` part of a checkpoint.
 
     `.pt` / `.pth` files are read by torch's loader with `weights_only=True`, so no arbitrary
-    object is ever unpickled. A `.pt` dict that is not a
+    object is ever unpickled, after the file's sha256 checksum (which every `.pt` file torchfit
+    writes carries; see `torchfit.saving.checksum`) is verified. A `.pt` dict that is not a
     plain state dict but holds one under `"model"` or `"module"` (a torchfit checkpoint, or a
     common hand-written checkpoint) yields that sub-dict. `.h5` / `.hdf5` files are read with
     h5py into CPU tensors, then moved to `map_location` if it names a device.
@@ -111,6 +115,11 @@ def load_state_dict(path, map_location="cpu"):
     Args:
         path: File to read; its suffix picks the format.
         map_location: As for `torch.load`; for `.h5` a device string or `torch.device`.
+        like: Optional: the state dict of the module the weights are for. A `.h5` dataset is
+            then read only if its key is in `like` with the same shape and dtype (checked from
+            the file's header before reading); any other comes back as a `meta` tensor of the
+            declared shape and dtype, holding no memory, for the caller to report. No effect
+            on `.pt` files (torch reads no more than the file holds).
 
     Returns:
         A dict of tensors, ready for `module.load_state_dict`.
@@ -118,7 +127,8 @@ def load_state_dict(path, map_location="cpu"):
     Raises:
         FileNotFoundError: Nothing exists at `path`.
         ValueError: Unsupported suffix; the file holds no state dict; the file is empty,
-            truncated or corrupt ("Could not read weights from ..."); or a `.h5` file uses
+            truncated, corrupt or fails its checksum ("Could not read weights from ...: the
+            file is damaged"); or a `.h5` file uses
             links, external or virtual storage, or declares an absurd size ("Refused to read
             weights from ...").
         pickle.UnpicklingError: A `.pt` file holds objects other than tensors and plain
@@ -133,8 +143,9 @@ def load_state_dict(path, map_location="cpu"):
     """
     suffix = _check_suffix(path, "load_state_dict")
     _check_exists(path)
-    reader = hdf5 if suffix in _H5_SUFFIXES else torch_format
-    return reader.read_weights_file(path, map_location)
+    if suffix in _H5_SUFFIXES:
+        return hdf5.read_weights_file(path, map_location, like)
+    return torch_format.read_weights_file(path, map_location)
 
 
 def save_checkpoint(path, model_state, optimizer_state=None, training_state=None):
@@ -182,12 +193,14 @@ def save_checkpoint(path, model_state, optimizer_state=None, training_state=None
         atomic_write(path, lambda tmp: hdf5.write_checkpoint_file(tmp, checkpoint))
 
 
-def load_checkpoint(path, map_location="cpu"):
+def load_checkpoint(path, map_location="cpu", like=None):
     """Load a checkpoint written by `save_checkpoint` (or `Model.save`).
 
     Args:
         path: A `.pt`/`.pth` or `.h5`/`.hdf5` checkpoint file.
         map_location: As for `load_state_dict`.
+        like: As for `load_state_dict`: for `.h5`, the `"model"` datasets that do not fit it
+            are not read.
 
     Returns:
         A dict with the keys of `CHECKPOINT_KEYS`: `"format"`, `"model"`, `"optimizer"`,
@@ -211,8 +224,9 @@ def load_checkpoint(path, map_location="cpu"):
     """
     suffix = _check_suffix(path, "load_checkpoint")
     _check_exists(path)
-    reader = hdf5 if suffix in _H5_SUFFIXES else torch_format
-    return reader.read_checkpoint_file(path, map_location)
+    if suffix in _H5_SUFFIXES:
+        return hdf5.read_checkpoint_file(path, map_location, like)
+    return torch_format.read_checkpoint_file(path, map_location)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,6 +241,11 @@ def _check_suffix(path, fn_name):
             f"`{fn_name}` expects a file path (str or os.PathLike). "
             f"Received: path={path!r} of type {type(path).__name__}."
         ) from None
+    if _os.path.isdir(path):
+        raise ValueError(
+            f"`{fn_name}` needs a file path, but {path!r} is a folder. Received: "
+            f"filepath={path!r}. Name a file inside it, e.g. {_os.path.join(path, 'model.pt')!r}."
+        )
     suffix = _os.path.splitext(path)[1].lower()
     if suffix not in SUFFIXES:
         raise ValueError(

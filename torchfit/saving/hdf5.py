@@ -26,6 +26,14 @@ declares more bytes than the file could hold (`_H5_MAX_EXPANSION` times the file
 chunked, possibly compressed data; the file size itself otherwise) is refused before anything is
 allocated.
 
+Reading into a model
+--------------------
+Given `like` (the model's `state_dict()`), a weights dataset is read only if its key is in
+`like` with the same shape and dtype, judged from the dataset's header before a byte of it is
+read; any other is returned as a tensor on the `meta` device with the declared shape and dtype
+(no memory), so that `validate.check_loadable` reports it and nothing large is ever allocated
+for a file that does not fit the model.
+
 h5py is imported only when a `.h5` file is read or written (see `_h5py`).
 """
 
@@ -35,6 +43,7 @@ import urllib.parse
 
 import numpy as np
 import torch
+from torch.nn.parameter import is_lazy
 
 from torchfit.saving.formats import (CHECKPOINT_FORMAT, WEIGHTS_FORMAT, check_checkpoint_format,
                                      describe, unreadable)
@@ -83,6 +92,8 @@ def _to_device(obj, device):
     if device is None:
         return obj
     if isinstance(obj, torch.Tensor):
+        if obj.is_meta:
+            return obj  # a placeholder for a dataset that was not read (see `like`)
         return obj.to(device)
     if isinstance(obj, dict):
         return {key: _to_device(value, device) for key, value in obj.items()}
@@ -233,9 +244,39 @@ class _H5Reader:
                 f"dataset {dataset.name!r} has torch_dtype {dtype_name!r}, which its "
                 f"{dataset.dtype} data cannot be viewed as ({describe(err)})")) from err
 
-    def weights(self, group):
-        return {urllib.parse.unquote(name): self.tensor(dataset)
-                for name, dataset in self.datasets(group)}
+    def declared(self, dataset):
+        """The (shape, torch dtype) a dataset would read as, from its header; None if unclear."""
+        try:
+            dtype = torch.from_numpy(np.empty(0, dataset.dtype.newbyteorder("="))).dtype
+            name = dataset.attrs.get("torch_dtype")
+            if name is not None:
+                dtype = torch_dtype(str(name))
+        except (TypeError, ValueError, RuntimeError, KeyError, OSError):
+            return None
+        return torch.Size(dataset.shape), dtype
+
+    def weights(self, group, like=None):
+        """The weights in `group`; with `like`, only the datasets that fit it are read."""
+        weights = {}
+        for name, dataset in self.datasets(group):
+            key = urllib.parse.unquote(name)
+            if like is not None:
+                weights[key] = self.fitting_tensor(dataset, like.get(key))
+            else:
+                weights[key] = self.tensor(dataset)
+        return weights
+
+    def fitting_tensor(self, dataset, ours):
+        """`dataset` read if it has the shape and dtype of `ours`, else a `meta` placeholder."""
+        if isinstance(ours, torch.Tensor) and is_lazy(ours):
+            return self.tensor(dataset)  # a lazy module takes any shape
+        declared = self.declared(dataset)
+        if declared is None:
+            return self.tensor(dataset)  # refused or read under the storage checks
+        shape, dtype = declared
+        if isinstance(ours, torch.Tensor) and (ours.shape, ours.dtype) == (shape, dtype):
+            return self.tensor(dataset)
+        return torch.empty(shape, dtype=dtype, device="meta")
 
     def tree(self, group):
         h5py = _h5py()
@@ -279,16 +320,19 @@ def _h5_problem(path, err):
     return f"the file is truncated or corrupt (HDF5 could not open it): {describe(err)}"
 
 
-def read_weights_file(path, map_location):
-    """The state dict in a `.h5` weights file (torchfit's or plain datasets) or checkpoint."""
+def read_weights_file(path, map_location, like=None):
+    """The state dict in a `.h5` weights file (torchfit's or plain datasets) or checkpoint.
+
+    With `like`, datasets that do not fit it are not read (see "Reading into a model").
+    """
     device = _h5_device(map_location)
 
     def read(reader):
         fmt = reader.file.attrs.get("format")
         if fmt == WEIGHTS_FORMAT:
-            return reader.weights(reader.file)
+            return reader.weights(reader.file, like)
         if fmt is None:  # not written by torchfit: read the datasets at the root, if any
-            weights = reader.weights(reader.file)
+            weights = reader.weights(reader.file, like)
             if not weights:
                 raise ValueError(
                     f"{os.fspath(path)!r} holds no weights torchfit can read: no 'format' "
@@ -296,13 +340,16 @@ def read_weights_file(path, map_location):
                 )
             return weights
         check_checkpoint_format(fmt, path)
-        return reader.weights(reader.required(reader.file, "model", _h5py().Group))
+        return reader.weights(reader.required(reader.file, "model", _h5py().Group), like)
 
     return _to_device(_h5_read(path, "weights", read), device)
 
 
-def read_checkpoint_file(path, map_location):
-    """The checkpoint in a `.h5` file, as a dict with the keys of `CHECKPOINT_KEYS`."""
+def read_checkpoint_file(path, map_location, like=None):
+    """The checkpoint in a `.h5` file, as a dict with the keys of `CHECKPOINT_KEYS`.
+
+    With `like`, the model's datasets that do not fit it are not read.
+    """
     device = _h5_device(map_location)
 
     def read(reader):
@@ -310,7 +357,7 @@ def read_checkpoint_file(path, map_location):
         check_checkpoint_format(f.attrs.get("format"), path)
         group_kind = _h5py().Group
         checkpoint = {"format": CHECKPOINT_FORMAT,
-                      "model": reader.weights(reader.required(f, "model", group_kind))}
+                      "model": reader.weights(reader.required(f, "model", group_kind), like)}
         for key in ("optimizer", "training"):
             present = reader.member(f, key) is not None
             checkpoint[key] = reader.tree(reader.required(f, key, group_kind)) if present else None

@@ -1,7 +1,9 @@
 """`.pt` / `.pth` files: `torch.save` to write, `weights_only=True` to read, diagnosed when damaged.
 
 A weights file is `torch.save(state_dict)`; a checkpoint is the dict described in
-`torchfit.saving`, `torch.save`d. Reading goes through torch's restricted unpickler
+`torchfit.saving`, `torch.save`d. Either ends with a sha256 checksum in the zip comment
+(`checksum`), checked before anything is unpickled; the file stays a plain torch file that
+`torch.load(path, weights_only=True)` reads. Reading goes through torch's restricted unpickler
 (`weights_only=True`), so no arbitrary object is ever built; what it refuses is reported as a
 `pickle.UnpicklingError("Refused to load ...")` that names the offending class.
 
@@ -21,12 +23,13 @@ from collections.abc import Mapping
 
 import torch
 
+from torchfit.saving.checksum import add_checksum, open_verified
 from torchfit.saving.formats import (CHECKPOINT_KEYS, check_checkpoint_format, describe,
                                      unreadable)
 
 
 def write_file(tmp_path, obj):
-    """Writes `obj` (a state dict or a checkpoint dict) to `tmp_path` with `torch.save`.
+    """Writes `obj` (a state dict or checkpoint dict) to `tmp_path` with `torch.save`, checksummed.
 
     The caller has checked `obj` with `tree.encode_tree`, so `read_*_file` can load it back.
 
@@ -37,6 +40,7 @@ def write_file(tmp_path, obj):
         {'w': tensor([1., 1.])}
     """
     torch.save(obj, tmp_path)
+    add_checksum(tmp_path)
 
 
 def read_weights_file(path, map_location):
@@ -73,8 +77,13 @@ def _weights_from_dict(obj, path):
 
 
 def _torch_load(path, map_location, what):
+    with open_verified(path, what) as f:  # a damaged file never reaches the unpickler
+        return _torch_load_verified(f, path, map_location, what)
+
+
+def _torch_load_verified(f, path, map_location, what):
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(f, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         problem = _pt_problem(path, err)
         if problem is not None:  # damaged, or not a torch file: nothing was refused
@@ -148,7 +157,8 @@ def _legacy_pickles_complete(path):
 def _is_torch_read_error(err):
     # What torch.load raises on damaged bytes (measured, torch 2.x): EOFError, KeyError and
     # OSError(EINVAL) from the pickle and zip readers, and RuntimeErrors that say so.
-    if isinstance(err, (EOFError, KeyError, IndexError, struct.error, zipfile.BadZipFile)):
+    if isinstance(err, (EOFError, KeyError, IndexError, struct.error, zipfile.BadZipFile,
+                        UnicodeDecodeError)):
         return True
     if isinstance(err, OSError):
         return not isinstance(err, (PermissionError, FileNotFoundError, IsADirectoryError))

@@ -43,10 +43,13 @@ def save_model(model, filepath):
 def load_weights(model, filepath, strict=True):
     """Loads the weights of a weights file or checkpoint into ``model``: all of them, or none.
 
-    The whole file is checked first (``torchfit.saving.validate``): a missing, unexpected or
-    mismatched key (shape or dtype) raises one ``ValueError`` listing them all, and nothing is
-    copied. With ``strict=False`` missing and unexpected keys are skipped and the rest loads; a
-    shape or dtype mismatch is still refused.
+    A ``.pt`` file's checksum is verified, and a ``.h5`` file's datasets are read only if they
+    fit the model (``like=``), so a damaged or hostile file raises a ``ValueError`` before
+    anything large is allocated. The whole file is checked first
+    (``torchfit.saving.validate``): a missing, unexpected or mismatched key (shape or dtype)
+    raises one ``ValueError`` listing them all, and nothing is copied. With ``strict=False``
+    missing and unexpected keys are skipped and the rest loads; a shape or dtype mismatch is
+    still refused.
 
     Example:
         >>> model = torchfit.Sequential(nn.Linear(3, 1))
@@ -60,8 +63,10 @@ model; nothing was loaded. Mismatched (2): '0.weight' has float32 (1, 3) in the 
 it, build the model that wrote the file (same layers, sizes and dtypes), or pass strict=False to \
 skip missing and unexpected keys.
     """
-    state = saving.load_state_dict(filepath, map_location=model.device)
     module = model.weights_module()
+    # like=: a .h5 dataset that does not fit the module is never read (no allocation from a
+    # header that declares a huge shape); the check below reports it.
+    state = saving.load_state_dict(filepath, map_location=model.device, like=module.state_dict())
     check_loadable(filepath, module, state, strict)
     module.load_state_dict(state, strict=strict)
 
@@ -73,8 +78,9 @@ def load_model(model, filepath):
     (``torchfit.saving.validate``); a mismatch raises a ``ValueError`` listing every problem and
     leaves the weights, the optimizer and ``model.history`` as they were.
     """
-    checkpoint = saving.load_checkpoint(filepath, map_location=model.device)
     module = model.weights_module()
+    checkpoint = saving.load_checkpoint(filepath, map_location=model.device,
+                                        like=module.state_dict())
     optimizer_state = checkpoint["optimizer"] if model.optimizer is not None else None
     check_loadable(filepath, module, checkpoint["model"], optimizer=model.optimizer,
                    optimizer_state=optimizer_state,
