@@ -342,8 +342,9 @@ def test_fit_reads_device_values_once_per_epoch(blobs, monkeypatch):
 
         monkeypatch.setattr(torch.Tensor, name, counting)
     model.fit(x, y, batch_size=4, epochs=2, verbose=0, validation_data=(x, y))
-    # 16 steps per epoch; one read for the training logs and one for validation, per epoch.
-    assert len(reads) <= 4, reads
+    # 16 steps per epoch; one read for the training logs and one for validation, per epoch,
+    # and one per fit: the first batch's sparse-label range check (tests/test_bad_input.py).
+    assert len(reads) <= 5, reads
 
 
 def test_loss_none_needs_an_added_loss(blobs):

@@ -22,6 +22,7 @@ from torchfit.trainer.compile_utils import CompiledLoss, CompiledMetrics
 from torchfit.trainer.epoch_iterator import EpochIterator
 from torchfit.trainer.inputs import (
     check_input_names,
+    checked_forward,
     first_batch_check,
     floating_dtype,
     forward_keywords,
@@ -78,6 +79,7 @@ class Model(nn.Module):
         self._adds_nothing = False  # known after the first call: then a plain module call
         self._metric_logs = None
         self._example_inputs = None  # one sample of the first inputs seen, for summary()
+        self._check_forward = False  # the next forward names a layer that refuses its inputs
         self._fit_context = None  # the FitContext while fit runs (trainer.loops.run_fit)
         self._step = StepPolicy("32", self.device)
         if module is not None:
@@ -175,7 +177,7 @@ class Model(nn.Module):
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
                 weighted_metrics=None, run_eagerly=False, jit_compile=False, precision="32",
                 gradient_accumulation_steps=1, clipnorm=None, clipvalue=None,
-                global_clipnorm=None, **kwargs):
+                global_clipnorm=None, skip_nonfinite_steps=False, **kwargs):
         """Configures the model for training.
 
         Args:
@@ -207,6 +209,9 @@ class Model(nn.Module):
                 any optimizer (torch instances included), between backward and the step, after
                 the float16 GradScaler has unscaled the gradients. Not together with a torchfit
                 optimizer that clips itself (``SGD(clipnorm=1.0)``): set clipping in one place.
+            skip_nonfinite_steps: mask on the device (no sync) each optimizer step whose loss or
+                gradients are NaN/inf: weights and optimizer state stay unchanged, the logged
+                loss still shows the bad batch (see ``torchfit.trainer.masked_step``).
 
         Example:
             >>> net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
@@ -219,7 +224,8 @@ class Model(nn.Module):
             1
         """
         check_kwargs("compile", kwargs, list(inspect.signature(Model.compile).parameters)[1:-1])
-        step = StepPolicy(precision, self.device, gradient_accumulation_steps)
+        step = StepPolicy(precision, self.device, gradient_accumulation_steps,
+                          skip_nonfinite_steps)
         step.set_clipping(clipvalue, clipnorm, global_clipnorm, optimizer)
         check_jit_compile(jit_compile)
         self.to(self.device)
@@ -234,7 +240,8 @@ class Model(nn.Module):
         self.compiled_metrics = CompiledMetrics(
             metrics, weighted_metrics, self.output_names, owner=self
         )
-        self.optimizer = optimizers.build(optimizer, list(self.parameters()))
+        self.optimizer = optimizers.build(optimizer, list(self.parameters()),
+                                          paths=optimizers.parameter_paths(self))
         step.bind(self.optimizer, self.parameters())  # frozen model? closure optimizer?
         self.optimizer.zero_grad(set_to_none=True)
         self._step = step
@@ -245,6 +252,9 @@ class Model(nn.Module):
     # ------------------------------------------------------------------ one batch
     def call_with_inputs(self, x):
         """Runs the model on ``x`` by structure: dict → keywords, list/tuple → positional."""
+        if self._check_forward:  # first batch of a fit/evaluate/predict: see checked_forward
+            self._check_forward = False
+            return checked_forward(self, self.call_with_inputs, x)
         if self._example_inputs is None:  # once: one sample for summary() and plot_model()
             self._example_inputs = nest.map_structure(
                 lambda t: t[:1].detach().clone() if isinstance(t, torch.Tensor) else t, x)
@@ -371,6 +381,10 @@ class Model(nn.Module):
         check_input_names(x, self._forward_names, type(target).__name__)
 
     def _adapter(self, x, y, sample_weight, batch_size, shuffle=False, class_weight=None):
+        self._check_forward = True  # first-batch checks, once per call (no per-step sync)
+        if self.compiled_loss is not None:  # labels (and class_weight keys) vs the outputs
+            loss = self.compiled_loss
+            loss.check_labels = class_weight or loss.check_labels or True
         return data_module.get_adapter(
             x, y, sample_weight, batch_size=batch_size, shuffle=shuffle,
             class_weight=class_weight, device=self.device, dtype=floating_dtype(self),
@@ -379,15 +393,19 @@ class Model(nn.Module):
 
     def _callbacks(self, callbacks, verbose, epochs, steps, add_history=False):
         return callbacks_module.CallbackList(
-            callbacks, add_history=add_history, add_progbar=bool(verbose), model=self,
+            arguments.as_callbacks(callbacks, callbacks_module.Callback),
+            add_history=add_history, add_progbar=bool(verbose), model=self,
             params={"verbose": verbose, "epochs": epochs, "steps": steps})
 
     # ------------------------------------------------------------------ fit / evaluate / predict
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
-            validation_batch_size=None, validation_freq=1, **kwargs):
+            validation_batch_size=None, validation_freq=1, check_finite=True, **kwargs):
         """Trains the model; returns a ``History``. Arguments and defaults follow Keras.
+
+        ``check_finite=False`` skips the one vectorised NaN/inf check of in-memory ``x``, ``y``,
+        ``sample_weight`` (and validation arrays) that ``fit`` makes before training.
 
         Example:
             >>> model = torchfit.Sequential(nn.Linear(3, 1))
@@ -404,7 +422,7 @@ class Model(nn.Module):
         arguments.check_compiled(self, "fit")
         arguments.check_fit_arguments(batch_size, epochs, initial_epoch, steps_per_epoch,
                                       validation_steps, validation_batch_size, validation_freq,
-                                      validation_split)
+                                      validation_split, shuffle)
         verbose = arguments.resolve_verbose(verbose)
         if validation_data is not None:
             val_x, val_y, val_sw = arguments.unpack_validation_data(validation_data)
@@ -413,6 +431,10 @@ class Model(nn.Module):
                 x, y, sample_weight, validation_split)
         else:
             val_x = None
+        arguments.check_finite_data(check_finite, "fit", (x, "x"), (y, "y"),
+                                    (sample_weight, "sample_weight"), *(
+                                        () if val_x is None else ((val_x, "validation x"),
+                                                                  (val_y, "validation y"))))
         train = EpochIterator(
             self._adapter(x, y, sample_weight, batch_size, shuffle, class_weight),
             steps_per_epoch, self.device,
@@ -436,14 +458,17 @@ class Model(nn.Module):
                              validation_freq)
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
-                 steps=None, callbacks=None, return_dict=False, **kwargs):
+                 steps=None, callbacks=None, return_dict=False, check_finite=True, **kwargs):
         """Returns the loss, ``[loss, *metrics]`` in ``metrics_names`` order (then any other
-        key a custom ``test_step`` logs, sorted), or a dict."""
+        key a custom ``test_step`` logs, sorted), or a dict. ``check_finite=False`` skips the
+        NaN/inf check of in-memory ``x``, ``y`` and ``sample_weight``, as in ``fit``."""
         check_kwargs("evaluate", kwargs, list(inspect.signature(Model.evaluate).parameters)[1:-1])
         arguments.check_compiled(self, "evaluate")
         arguments.check_positive_int("batch_size", batch_size)
         arguments.warn_unweighted_metrics(x, sample_weight, self.compiled_metrics)
         verbose = arguments.resolve_verbose(verbose)
+        arguments.check_finite_data(check_finite, "evaluate", (x, "x"), (y, "y"),
+                                    (sample_weight, "sample_weight"))
         iterator = EpochIterator(self._adapter(x, y, sample_weight, batch_size), steps,
                                  self.device)
         callback_list = self._callbacks(callbacks, verbose, 1, iterator.num_steps)
@@ -464,6 +489,7 @@ class Model(nn.Module):
         check_kwargs("predict", kwargs, list(inspect.signature(Model.predict).parameters)[1:-1])
         arguments.check_positive_int("batch_size", batch_size)
         verbose = arguments.resolve_verbose(verbose)
+        arguments.check_runnable(self, Model)
         self.to(self.device)
         iterator = EpochIterator(self._adapter(x, None, None, batch_size), steps, self.device)
         callback_list = self._callbacks(callbacks, verbose, 1, iterator.num_steps)

@@ -48,7 +48,7 @@ def reference(tmp_path_factory):
 
 @pytest.mark.parametrize("kill, save_freq, code", [
     ("sigkill", "epoch", -9),
-    ("sigterm", "5", -15),
+    ("sigterm", "5", 143),  # fit backs up at the step boundary, exits 143 (trainer.signals)
     ("raise", "3", 1),
 ])
 def test_resume_after_an_interruption_is_bit_exact(tmp_path, reference, kill, save_freq, code):
@@ -302,3 +302,44 @@ def test_an_epoch_end_backup_resumed_on_less_data_warns_too(tmp_path, blobs):
     assert history.epoch == [1, 2]
     expected = from_backup(backup, x[:40], y[:40], 16, epochs=3, initial_epoch=1)
     assert _equal(_weights(model), _weights(expected))
+
+
+# ------------------------------------------------- running metric states mid-epoch (13.4)
+def test_a_mid_epoch_resume_restores_the_running_metrics_so_epoch_logs_are_exact(
+        tmp_path, blobs):
+    x, y = blobs
+    reference = compiled_model()
+    expected = reference.fit(x, y, batch_size=16, epochs=4, shuffle=False, verbose=0).history
+    interrupted(tmp_path / "backup", x, y)  # backed up after 2 of epoch 1's 4 batches
+    model = compiled_model()
+    reduce_lr = ReduceLROnPlateau(monitor="loss", patience=100, min_delta=0)  # watches only
+    history = model.fit(x, y, batch_size=16, epochs=4, shuffle=False, verbose=0, callbacks=[
+        reduce_lr, torchfit.callbacks.BackupAndRestore(tmp_path / "backup", save_freq=2)])
+    assert history.epoch == [1, 2, 3]
+    # The resumed epoch 1 covers all 4 of its batches, as the uninterrupted run's does.
+    assert history.history == {key: values[1:] for key, values in expected.items()}
+    assert reduce_lr.best == min(expected["loss"][1:])  # it saw the uninterrupted losses
+
+
+def test_an_old_mid_epoch_backup_without_metric_states_still_loads(tmp_path, blobs):
+    x, y = blobs
+    expected = compiled_model().fit(x, y, batch_size=16, epochs=4, shuffle=False,
+                                    verbose=0).history
+    backup = interrupted(tmp_path / "backup", x, y)
+    del backup["training"]["metrics"]  # a backup written before the metric states were saved
+    torchfit.saving.save_checkpoint(tmp_path / "backup" / "backup.pt", backup["model"],
+                                    backup["optimizer"], backup["training"])
+    model = compiled_model()
+    history = model.fit(x, y, batch_size=16, epochs=4, shuffle=False, verbose=0, callbacks=[
+        torchfit.callbacks.BackupAndRestore(tmp_path / "backup", save_freq=2)])
+    # The old behaviour (the negative control): the weights are exact, epoch 1's running
+    # metrics cover only the 2 batches after the resume.
+    assert history.history["loss"][1:] == expected["loss"][2:]
+    assert history.history["loss"][0] != expected["loss"][1]
+    assert _equal(_weights(model), _weights(compiled_model_fitted(x, y)))
+
+
+def compiled_model_fitted(x, y):
+    model = compiled_model()
+    model.fit(x, y, batch_size=16, epochs=4, shuffle=False, verbose=0)
+    return model

@@ -95,3 +95,22 @@ def test_early_stopping_argument_errors():
         EarlyStopping(patience=-1)
     with pytest.raises(TypeError, match="`monitor` must be the name of a log key"):
         EarlyStopping(monitor=None)
+
+
+def test_a_nan_epoch_never_stands_as_best_for_restore_best_weights():
+    nan = float("nan")
+    stop = EarlyStopping(patience=10, restore_best_weights=True)
+    with pytest.warns(UserWarning, match="is NaN"):
+        _drive(stop, compiled_model(), [nan, nan])
+    assert stop.best_weights is None  # Keras 3 would keep (and restore) epoch 0's weights
+    stop = EarlyStopping(patience=10, restore_best_weights=True)
+    with pytest.warns(UserWarning, match="is NaN"):
+        _drive(stop, compiled_model(), [nan, 0.7, nan, 0.9])
+    assert (stop.best, stop.best_epoch, stop.wait) == (0.7, 1, 2)
+
+
+def test_nan_counts_as_an_epoch_without_improvement():
+    nan = float("nan")
+    with pytest.warns(UserWarning, match="is NaN"):
+        ran = _drive(EarlyStopping(patience=2), compiled_model(), [0.5, nan, nan, 0.1])
+    assert ran == 3  # stopped by the two NaN epochs, as Keras's np.less(nan, best) is False

@@ -134,3 +134,23 @@ def test_model_checkpoint_period_saves_every_n_epochs_with_a_warning(tmp_path):
     assert checkpoint.state_dict()["epochs_since_last_save"] == 1
     with pytest.raises(ValueError, match=r"`period` must be a positive integer.*period=0"):
         ModelCheckpoint(template, period=0)
+
+
+def test_save_best_only_never_saves_a_nan_epoch(tmp_path):
+    nan = float("nan")
+    model = compiled_model()
+    checkpoint = ModelCheckpoint(str(tmp_path / "m_{epoch}.pt"), monitor="loss",
+                                 save_best_only=True, save_weights_only=True)
+    checkpoint.set_model(model)
+    checkpoint.on_train_begin()
+    with pytest.warns(UserWarning, match="the monitored value `loss` is NaN"):
+        for epoch, value in enumerate([nan, 0.4, nan, 0.5]):
+            checkpoint.on_epoch_begin(epoch)
+            checkpoint.on_epoch_end(epoch, MappingProxyType({"loss": value}))
+    assert sorted(os.listdir(tmp_path)) == ["m_2.pt"] and checkpoint.best == 0.4
+
+
+def test_a_nan_initial_value_threshold_is_refused():
+    with pytest.raises(ValueError, match=r"`initial_value_threshold` must be a number \(not "
+                                         r"NaN\) or None\. Received: initial_value_threshold=nan"):
+        ModelCheckpoint("m.pt", initial_value_threshold=float("nan"))

@@ -50,3 +50,40 @@ def test_missing_monitor_warns_once_listing_the_available_keys():
     assert messages == ["Early stopping conditioned on metric `val_accuracy` which is not "
                         "available. Available metrics are: loss,accuracy"]
     assert not model.stop_training
+
+
+# ------------------------------------------------------------------- NaN (issue 13 item 5)
+NAN = float("nan")
+
+
+def test_nan_never_improves_and_anything_improves_on_a_nan_reference():
+    for monitor in (Monitor("val_loss"), Monitor("val_accuracy")):
+        assert not monitor.is_improvement(NAN, monitor.initial_best())
+        assert not monitor.is_improvement(NAN, 0.5)
+        assert monitor.is_improvement(0.5, NAN)  # a NaN `best` (say, loaded) is beaten
+
+
+@pytest.mark.parametrize("name", ["min_delta", "baseline"])
+def test_a_nan_min_delta_or_baseline_is_refused(name):
+    with pytest.raises(ValueError, match=rf"`{name}` must be a number \(not NaN\)\. "
+                                         rf"Received: {name}=nan"):
+        Monitor("val_loss", **{name: NAN})
+
+
+@pytest.mark.parametrize("make", [
+    lambda tmp: EarlyStopping(patience=10),
+    lambda tmp: ReduceLROnPlateau(patience=10),
+    lambda tmp: ModelCheckpoint(str(tmp / "m.pt"), save_best_only=True),
+])
+def test_a_nan_monitored_value_warns_once_per_fit(tmp_path, make):
+    callback, model = make(tmp_path), compiled_model()
+    for _ in range(2):  # each fit warns again, once
+        with pytest.warns(UserWarning, match=r"the monitored value `val_loss` is NaN") as caught:
+            _drive(callback, model, [0.5, NAN, NAN, 0.4])
+        assert len([w for w in caught if "is NaN" in str(w.message)]) == 1
+    assert callback.best == 0.4  # the NaN epochs never became the best
+
+
+def test_finite_values_do_not_warn(recwarn):
+    _drive(EarlyStopping(patience=10), compiled_model(), [0.5, 0.6, 0.4])
+    assert not [w for w in recwarn if "NaN" in str(w.message)]

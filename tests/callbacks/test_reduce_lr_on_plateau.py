@@ -79,3 +79,11 @@ def test_reduce_lr_on_plateau_state_dict_roundtrip(tmp_path):
     assert resumed.state_dict() == {"best": 1.0, "wait": 2, "cooldown_counter": 0}
     resumed.on_epoch_end(3, {"val_loss": 2.0})
     assert _lr(model) == pytest.approx(0.1) and resumed.cooldown_counter == 2
+
+
+def test_a_nan_epoch_is_no_improvement_and_never_the_best():
+    model = compiled_model(optimizer=optimizers.SGD(learning_rate=1.0))
+    reduce_lr = ReduceLROnPlateau(patience=1, factor=0.5)
+    with pytest.warns(UserWarning, match="the monitored value `val_loss` is NaN"):
+        _drive(reduce_lr, model, [0.5, float("nan")])
+    assert reduce_lr.best == 0.5 and _lr(model) == 0.5  # reduced, as tf.keras 2 does on NaN

@@ -6,6 +6,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 
 import pytest
 import torch
@@ -156,3 +157,117 @@ def test_stale_temp_cleanup_spares_live_writers_and_other_hosts(tmp_path):
         expected.add(names["dead"])
     assert set(os.listdir(tmp_path)) == expected
 
+
+
+# ---------------------------------------------------------------- signals during a write
+def _write_with_a_signal(signum):
+    """A writer that gets ``signum`` from its own process halfway through the file."""
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            f.write(b"first half ")
+            os.kill(os.getpid(), signum)
+            f.write(b"second half")
+    return write
+
+
+def test_a_ctrl_c_mid_write_waits_for_the_renamed_file_then_raises(tmp_path):
+    path = tmp_path / "file.bin"
+    with pytest.raises(KeyboardInterrupt):
+        saving.atomic_write(path, _write_with_a_signal(signal.SIGINT))
+    assert path.read_bytes() == b"first half second half"
+    assert os.listdir(tmp_path) == ["file.bin"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_negative_control_a_ctrl_c_mid_write_without_atomic_write_tears_the_file(tmp_path):
+    path = tmp_path / "file.bin"
+    with pytest.raises(KeyboardInterrupt):
+        _write_with_a_signal(signal.SIGINT)(path)
+    assert path.read_bytes() == b"first half "
+
+
+def test_a_sigterm_mid_write_reaches_the_previous_handler_once_after_the_rename(tmp_path):
+    path = tmp_path / "file.bin"
+    seen = []
+
+    def handler(signum, frame):
+        seen.append((signum, path.read_bytes()))
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        saving.atomic_write(path, _write_with_a_signal(signal.SIGTERM))
+        assert signal.getsignal(signal.SIGTERM) is handler
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert seen == [(signal.SIGTERM, b"first half second half")]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+@pytest.mark.parametrize("atomic_write, code, content", [
+    (True, -signal.SIGTERM, b"first half second half"),
+    (False, -signal.SIGTERM, b"first half "),  # the negative control: a plain write
+])
+def test_a_default_sigterm_mid_write_ends_the_process_after_the_file_is_complete(
+        tmp_path, atomic_write, code, content):
+    path = tmp_path / "file.bin"
+    script = (
+        "import os, signal, sys\n"
+        "from torchfit.saving import atomic_write\n"
+        "def write(tmp):\n"
+        "    with open(tmp, 'wb') as f:\n"
+        "        f.write(b'first half '); f.flush()\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "        f.write(b'second half')\n"
+        f"atomic_write(sys.argv[1], write) if {atomic_write} else write(sys.argv[1])\n"
+        "print('not reached')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == code, proc.stderr
+    assert "not reached" not in proc.stdout
+    assert path.read_bytes() == content
+
+
+def test_a_ctrl_c_mid_h5_save_completes_the_save_then_raises(tmp_path, net, monkeypatch):
+    path = tmp_path / "w.h5"
+    saving.save_state_dict(net.state_dict(), path)
+    written = []
+    real_write_tensor = hdf5._write_tensor
+
+    def ctrl_c_after_two(group, name, tensor):
+        if len(written) == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+        written.append(name)
+        real_write_tensor(group, name, tensor)
+
+    monkeypatch.setattr(hdf5, "_write_tensor", ctrl_c_after_two)
+    new = _net().state_dict()
+    with pytest.raises(KeyboardInterrupt):
+        saving.save_state_dict(new, path)
+    assert len(written) == len(new)
+    assert_tree_equal(saving.load_state_dict(path), new)
+
+
+def test_atomic_write_off_the_main_thread_touches_no_handler(tmp_path):
+    errors = []
+
+    def write():
+        try:
+            saving.atomic_write(tmp_path / "file.bin", lambda tmp: open(tmp, "wb").close())
+        except Exception as error:  # signal.signal raises ValueError off the main thread
+            errors.append(error)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    thread.join(timeout=30)
+    assert errors == [] and (tmp_path / "file.bin").exists()
+
+
+def test_handlers_are_restored_when_the_writer_raises(tmp_path):
+    def fails(tmp):
+        raise RuntimeError("disk on fire")
+
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        saving.atomic_write(tmp_path / "file.bin", fails)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

@@ -263,3 +263,16 @@ def test_a_closure_optimizer_without_a_reevaluation_says_what_to_pass():
     x, y = (torch.from_numpy(a) for a in _regression_data())
     with pytest.raises(RuntimeError, match="LBFGS optimizer evaluates the loss several times"):
         policy.backward_and_step(nn.functional.mse_loss(net(x), y), optimizer)
+
+
+def test_check_loss_skips_backward_and_step_for_a_non_finite_loss():
+    net = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    policy = StepPolicy("32", "cpu")
+    policy.check_loss = True  # what TerminateOnNaN sets for its fit
+    before = net.weight.detach().clone()
+    policy.backward_and_step(net(torch.ones(1, 2)).sum() * float("inf"), optimizer)
+    assert policy.last_check is False and net.weight.grad is None
+    assert torch.equal(net.weight, before)
+    policy.backward_and_step(net(torch.ones(1, 2)).sum(), optimizer)
+    assert policy.last_check is True and not torch.equal(net.weight, before)

@@ -6,6 +6,7 @@ import warnings
 from torchfit import saving
 from torchfit.callbacks.callback import Callback
 from torchfit.saving.validate import optimizer_problems, state_problems
+from torchfit.callbacks.metric_states import load_metric_states, metric_states
 from torchfit.utils.seed import get_rng_state, set_rng_state
 
 __all__ = ["BackupAndRestore"]
@@ -26,8 +27,13 @@ class BackupAndRestore(Callback):
     deleted when it completes (``delete_checkpoint=True``).
 
     Exactness holds for in-memory arrays and map-style Datasets; a generator cannot be rewound,
-    and with ``steps_per_epoch`` the data restarts at a new pass on resume. The running metrics of
-    an epoch resumed mid-way cover the steps after the resume.
+    and with ``steps_per_epoch`` the data restarts at a new pass on resume. A backup taken inside
+    an epoch (``save_freq=N``) also holds the running state of every torchfit metric (the loss
+    trackers and compiled metrics, see ``torchfit.callbacks.metric_states``): the resumed epoch's
+    logs cover all of its batches and equal an uninterrupted run's, so callbacks monitoring a
+    training metric (``ReduceLROnPlateau(monitor="loss")``) see the same values. Metrics
+    without declared state (torchmetrics, ``add_metric``'s trackers) and backups written before
+    metric states were saved cover the batches after the resume only.
 
     Resuming on another setup is never silent. A different number of samples, ``batch_size`` or
     steps per epoch warns, naming what changed, and the remaining epochs run on the new setup
@@ -78,16 +84,21 @@ class BackupAndRestore(Callback):
         self.path = os.path.join(self.backup_dir, BACKUP_FILE)
         self._epoch = 0
         self._batches = 0
+        self._metric_states = None  # a mid-epoch backup's running metrics, until its epoch starts
 
     # ------------------------------------------------------------------ hooks
     def on_train_begin(self, logs=None):
         self._epoch = 0
         self._batches = 0
+        self._metric_states = None
         if os.path.exists(self.path):
             self._restore()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
+        if self._metric_states is not None:  # the resumed epoch, after its reset_metrics
+            self._load_metric_states(self._metric_states)
+            self._metric_states = None
 
     def on_train_batch_end(self, batch, logs=None):
         if self.save_freq == "epoch":
@@ -108,6 +119,14 @@ class BackupAndRestore(Callback):
         if self.delete_checkpoint and os.path.exists(self.path):
             os.remove(self.path)
 
+    def backup_at(self, epoch, step):
+        """Backs up now, to resume before batch ``step`` of ``epoch`` (0-based).
+
+        ``fit`` calls it when SIGTERM stops training at a step boundary
+        (``torchfit.trainer.signals``), so a resumed run continues from that very step.
+        """
+        self._backup(epoch, step)
+
     # ------------------------------------------------------------------ state
     def _stateful_callbacks(self):
         callbacks = self.fit_context.callbacks.callbacks
@@ -127,6 +146,8 @@ class BackupAndRestore(Callback):
             "optimizer_class": type(model.optimizer).__name__,
             "setup": _setup(context),
         }
+        if step:  # inside an epoch: its running metrics, to resume the epoch's logs exactly
+            training["metrics"] = metric_states(model.metrics)
         os.makedirs(self.backup_dir, exist_ok=True)
         saving.save_checkpoint(self.path, model.weights_module().state_dict(),
                                model.optimizer.state_dict(), training)
@@ -146,7 +167,17 @@ class BackupAndRestore(Callback):
             if key in training["callbacks"]:
                 callback.load_state_dict(training["callbacks"][key])
         self._batches = training["batches"]
+        if resume["step"]:  # absent from older backups: those resume the metrics from zero
+            self._metric_states = training.get("metrics")
         context.resume = resume
+
+    def _load_metric_states(self, states):
+        """Loads the metrics that exist; the others wait until their first batch builds them."""
+        states = dict(states)
+        load_metric_states(self.model.metrics, states)
+        if states:
+            self.model.compiled_loss.pending_states = states
+            self.model.compiled_metrics.pending_states = states
 
     def _resume_point(self, training):
         """Where to resume on this fit's setup; refuses a fit that asks for fewer epochs."""

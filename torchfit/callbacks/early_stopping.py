@@ -1,5 +1,6 @@
 """EarlyStopping: stop training when a monitored metric has stopped improving."""
 
+import math
 import numbers
 
 from torchfit.callbacks.monitor_callback import MonitorCallback
@@ -22,10 +23,12 @@ class EarlyStopping(MonitorCallback):
     ``wait`` to 0 only if it also beats ``baseline`` (when given); an epoch that does not improve
     stops training (``model.stop_training = True``) once ``wait >= patience``, from the second
     epoch on. With ``verbose > 0`` the end of training prints ``Epoch 00006: early stopping``
-    (tf.keras 2.0's zero-padded epoch, as in the guide).
+    (tf.keras 2.0's zero-padded epoch, as in the guide). A NaN ``monitor`` never improves (it
+    counts as an epoch without improvement) and warns once per ``fit``.
 
     ``restore_best_weights=True`` keeps a copy (``detach().clone()``) of the weights of the best
-    epoch (or of the first monitored epoch if none improved) and loads it back at the end of
+    epoch (or of the first monitored epoch whose value is not NaN if none improved; none at all
+    when every value is NaN) and loads it back at the end of
     training, *whether or not* training stopped early. This is Keras 3's behaviour; tf.keras 2.x
     restored only when it stopped training, which surprised users (keras-team/keras#12511).
 
@@ -89,8 +92,10 @@ class EarlyStopping(MonitorCallback):
             return
         self.wait += 1
         improved = self.is_improvement(current, self.best_or_initial())
-        if self.restore_best_weights and (improved or self.best_weights is None):
-            # Until an epoch improves (NaN never does), the first monitored one stands as best.
+        if self.restore_best_weights and (improved or (self.best_weights is None
+                                                       and not math.isnan(current))):
+            # Until an epoch improves, the first monitored one stands as best; a NaN one never
+            # does (unlike Keras 3, which keeps the first epoch's weights even then).
             self.best_weights = _snapshot(self.model.weights_module())
             self.best_epoch = epoch
         if improved:

@@ -82,8 +82,10 @@ class ModelCheckpoint(MonitorCallback):
 
     With ``save_best_only=True`` a file is written only when ``monitor`` improves on ``best``
     (which starts at ``initial_value_threshold``, else ``inf``/``-inf``, and is kept across
-    ``fit`` calls as in Keras); ``best`` advances only after the file is written. A missing
-    ``monitor`` skips the save with a warning listing the available keys. With ``verbose=1``::
+    ``fit`` calls as in Keras); ``best`` advances only after the file is written. A NaN
+    ``monitor`` never improves, so it is never saved as the best (it warns once per ``fit``). A
+    missing ``monitor`` skips the save with a warning listing the available keys. With
+    ``verbose=1``::
 
         Epoch 00001: val_loss improved from inf to 0.21655, saving model to mymodel_1.h5
         Epoch 00002: val_loss did not improve from 0.21655
@@ -145,9 +147,10 @@ class ModelCheckpoint(MonitorCallback):
         self.save_freq = _check_save_freq(save_freq)
         if initial_value_threshold is not None and (
                 not isinstance(initial_value_threshold, numbers.Real)
-                or isinstance(initial_value_threshold, bool)):
+                or isinstance(initial_value_threshold, bool)
+                or initial_value_threshold != initial_value_threshold):  # NaN
             raise ValueError(
-                "ModelCheckpoint: `initial_value_threshold` must be a number or None. "
+                "ModelCheckpoint: `initial_value_threshold` must be a number (not NaN) or None. "
                 f"Received: initial_value_threshold={initial_value_threshold!r}"
             )
         self.verbose = verbose

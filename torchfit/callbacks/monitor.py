@@ -10,7 +10,8 @@ first comparison, because the model builds its metrics on the first batch.
 
 Improvement (Keras's sign convention): ``min_delta`` is made non-negative, then
 ``current - min_delta > reference`` in ``max`` mode and ``current + min_delta < reference`` in
-``min`` mode. NaN never improves.
+``min`` mode. NaN never improves, and never becomes the ``best`` (a NaN monitored value warns,
+once per ``fit``); any number improves on a NaN reference.
 
 Example:
     >>> monitor = Monitor("val_loss", min_delta=0.1)
@@ -86,6 +87,7 @@ class Monitor:
         self._missing = missing
         self._higher_is_better = None if mode == "auto" else mode == "max"
         self._warned = False
+        self._warned_nan = False
 
     def resolve(self, model=None):
         """Fixes the direction for ``mode="auto"`` from ``model``'s metrics or the key's name.
@@ -101,7 +103,9 @@ class Monitor:
         self._higher_is_better = bool(direction)
 
     def reset(self):
-        """Forgets the ``auto`` direction (the model may be compiled again between fits)."""
+        """Forgets the ``auto`` direction (the model may be compiled again between fits) and
+        re-arms the NaN warning (once per ``fit``)."""
+        self._warned_nan = False
         if self.mode == "auto":
             self._higher_is_better = None
 
@@ -117,7 +121,12 @@ class Monitor:
         return -math.inf if self.higher_is_better else math.inf
 
     def is_improvement(self, current, reference):
-        """Whether ``current`` beats ``reference`` by more than ``min_delta``."""
+        """Whether ``current`` beats ``reference`` by more than ``min_delta``; NaN never does,
+        and any number beats a NaN ``reference``."""
+        if math.isnan(current):
+            return False
+        if math.isnan(reference):
+            return True
         if self.higher_is_better:
             return current - self.min_delta > reference
         return current + self.min_delta < reference
@@ -143,9 +152,18 @@ class Monitor:
                 )
             return None
         self.resolve(model)
-        return float(value)  # epoch logs are floats; a device value is read once here
+        value = float(value)  # epoch logs are floats; a device value is read once here
+        if math.isnan(value) and not self._warned_nan:
+            self._warned_nan = True
+            warnings.warn(
+                f"{self.owner}: the monitored value `{self.monitor}` is NaN. It never counts as "
+                "an improvement (nor as the best); check the loss for a divergence, e.g. with "
+                "a lower learning rate or the TerminateOnNaN callback.", UserWarning,
+                stacklevel=3)
+        return value
 
 
 def _check_number(owner, name, value):
-    if not isinstance(value, numbers.Real) or isinstance(value, bool):
-        raise ValueError(f"{owner}: `{name}` must be a number. Received: {name}={value!r}")
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or math.isnan(value):
+        raise ValueError(f"{owner}: `{name}` must be a number (not NaN). "
+                         f"Received: {name}={value!r}")

@@ -33,7 +33,8 @@ class ReduceLROnPlateau(MonitorCallback):
     ``min_delta`` updates ``best`` and resets ``wait``; otherwise, out of cooldown, ``wait`` grows
     and when it reaches ``patience`` every parameter group whose learning rate is above
     ``min_lr`` (compared in float32, as Keras's float32 variable did) gets
-    ``max(lr * factor, min_lr)``, then ``cooldown`` epochs of cooldown start.
+    ``max(lr * factor, min_lr)``, then ``cooldown`` epochs of cooldown start. A NaN ``monitor``
+    never improves (nor becomes ``best``) and warns once per ``fit``.
 
     The learning rate is read from and written to ``model.optimizer.param_groups`` (all groups),
     so any ``torch.optim`` optimizer works; a torchfit optimizer whose learning rate is a schedule

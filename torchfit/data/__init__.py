@@ -29,6 +29,7 @@ from torchfit.data.adapters import (
     IterableDatasetAdapter,
 )
 from torchfit.data.utils import (
+    check_finite,
     class_weight_to_sample_weight,
     pack_x_y_sample_weight,
     train_validation_split,
@@ -49,6 +50,7 @@ __all__ = [
     "DatasetAdapter",
     "GeneratorAdapter",
     "IterableDatasetAdapter",
+    "check_finite",
     "class_weight_to_sample_weight",
     "pack_x_y_sample_weight",
     "train_validation_split",

@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader
 
 from torchfit import nest
 from torchfit.data import utils
+from torchfit.data.workers import loader_batches
 
 __all__ = [
     "ArrayAdapter",
@@ -337,7 +338,7 @@ class DataLoaderAdapter(_StreamAdapter):
             raise ValueError("The DataLoader is empty: it yields no batch.")
 
     def _raw_batches(self):
-        return iter(self.loader)
+        return loader_batches(self.loader)  # a failed worker: named, the others shut down
 
 
 def _known_infinite(iterator):

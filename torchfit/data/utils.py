@@ -18,6 +18,7 @@ __all__ = [
     "num_samples",
     "train_validation_split",
     "check_class_weight",
+    "check_finite",
     "class_weight_table",
     "class_weight_to_sample_weight",
 ]
@@ -183,6 +184,12 @@ def check_class_weight(class_weight):
                 "`class_weight` values must be numbers. "
                 f"Received {weight!r} for class {key} in class_weight={class_weight!r}"
             )
+        if not math.isfinite(weight) or weight < 0:
+            raise ValueError(
+                "`class_weight` values must be finite non-negative numbers. "
+                f"Received {weight!r} for class {key} in class_weight={class_weight!r}. "
+                "Give each class a weight >= 0 (0 leaves the class out of the loss)."
+            )
         checked[int(key)] = float(weight)
     return checked
 
@@ -224,3 +231,46 @@ def class_weight_to_sample_weight(class_weight, y):
     # Labels beyond the table get weight 1.0, like Keras 3's unlisted classes.
     weights = table[labels.clamp(0, size - 1)]
     return torch.where(labels < size, weights, torch.ones_like(weights))
+
+
+def _nonfinite_count(leaf):
+    """How many NaN/inf entries a floating array or tensor holds (0 for other leaves)."""
+    if isinstance(leaf, torch.Tensor):
+        if not (leaf.is_floating_point() or leaf.is_complex()):
+            return 0
+        return int((~torch.isfinite(leaf)).sum())  # sync: once per fit, vectorised
+    if not hasattr(leaf, "__array__") and not isinstance(leaf, (list, tuple)):
+        return 0
+    try:
+        array = np.asarray(leaf)
+    except (TypeError, ValueError):
+        return 0
+    if array.dtype.kind not in "fc":
+        return 0
+    return int(np.count_nonzero(~np.isfinite(array)))
+
+
+def check_finite(value, argument, method="fit"):
+    """Raises ``ValueError`` when the in-memory ``value`` (``x``, ``y`` or ``sample_weight``: an
+    array, tensor, DataFrame, or a list/dict of them) holds NaN or infinite values.
+
+    One vectorised pass per leaf (for a device tensor, one sync); streams are not looked into.
+
+    Example:
+        >>> check_finite(np.array([1.0, np.nan]), "x")
+        Traceback (most recent call last):
+        ValueError: `x` holds 1 NaN or infinite value(s) (in 2 entries)...
+    """
+    if value is None:
+        return
+    leaves = nest.flatten(value) if nest.is_nested(value) else [value]
+    for leaf in leaves:
+        bad = _nonfinite_count(leaf)
+        if bad:
+            size = int(np.prod(getattr(leaf, "shape", (len(leaf),))))
+            raise ValueError(
+                f"`{argument}` holds {bad} NaN or infinite value(s) (in {size} entries), which "
+                "would make the loss and then the weights NaN. Clean or impute them (e.g. "
+                f"`np.nan_to_num`, or drop those samples), or pass `check_finite=False` to "
+                f"`{method}()` to skip this check."
+            )

@@ -122,6 +122,39 @@ def prepare_sparse(y_true, y_pred, axis):
     return y_true, y_pred, class_dim
 
 
+def check_sparse_labels(y_true, y_pred, axis=-1, ignore_class=None, argument="y"):
+    """Raises ``ValueError`` unless every label is a whole number in ``[0, num_classes)``
+    (``ignore_class`` excepted), ``num_classes`` being ``y_pred.shape[axis]``.
+
+    One vectorised pass and one host sync: ``fit`` runs it on the first batch only, so the
+    training steps stay sync-free. Without it torch reports "Target 10 is out of bounds" (on
+    CPU, after earlier steps ran; a device-side assert on CUDA) and float labels are truncated.
+
+    Example:
+        >>> check_sparse_labels(torch.tensor([0, 3]), torch.zeros(2, 3))
+        Traceback (most recent call last):
+        ValueError: Received a label of 3 in `y`, but the model has 3 outputs (classes 0 to 2)...
+    """
+    labels = torch.as_tensor(y_true, device=y_pred.device).detach()
+    if ignore_class is not None:
+        labels = labels[labels != ignore_class]
+    num_classes = y_pred.shape[axis] if y_pred.dim() else 1
+    bad = (labels < 0) | (labels >= num_classes)
+    if labels.is_floating_point():
+        bad = bad | (labels != labels.round())  # fractional, and NaN
+    if not bool(bad.any()):  # sync: once per fit, on its first batch
+        return
+    value = labels[bad][0].item()
+    kind = "fractional " if value == value and value >= 0 and value < num_classes else ""
+    raise ValueError(
+        f"Received a {kind}label of {value:g} in `{argument}`, but the model has {num_classes} "
+        f"outputs (classes 0 to {num_classes - 1}), and sparse categorical crossentropy "
+        "expects integer class indices in that range. Re-map the labels (e.g. "
+        "`np.unique(y, return_inverse=True)[1]`), give the last layer one output per class, "
+        "or use categorical crossentropy for one-hot/soft targets."
+    )
+
+
 def mean_last(losses, axis=-1):
     # A 1-D tensor holds one value per sample: averaging it would merge the batch into one loss.
     return losses.mean(axis) if losses.dim() > 1 else losses

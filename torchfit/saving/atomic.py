@@ -17,7 +17,9 @@ import contextlib
 import hashlib
 import os
 import secrets
+import signal
 import socket
+import threading
 
 __all__ = ["atomic_write"]
 
@@ -29,6 +31,8 @@ def atomic_write(path, write_fn):
     the same folder as `path` (so the final rename never crosses a file system). Then the
     temporary file is flushed to disk (`os.fsync`), renamed onto `path` with `os.replace`, and
     the folder is fsynced where the platform allows, so the rename itself survives a crash.
+    SIGINT (Ctrl-C) and SIGTERM arriving meanwhile wait until the file is complete and renamed,
+    then are delivered (on the main thread: see `_signals_deferred`).
     If `write_fn` raises, the temporary file is removed, the exception propagates, and whatever
     was at `path` before is untouched. If the process is killed instead, `path` is still
     untouched and the temporary file stays; the next successful `atomic_write` of the same
@@ -53,18 +57,47 @@ def atomic_write(path, write_fn):
     tmp_path = os.path.join(folder, f"{prefix}{_HOST_TAG}-{os.getpid()}-{secrets.token_hex(4)}")
     # O_EXCL: never clobber another writer's temp file; mode 0o666 lets the umask decide, so the
     # final file gets the same permissions a plain open() would have given it.
-    os.close(os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-    try:
-        write_fn(tmp_path)
-        with open(tmp_path, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp_path, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp_path)
-        raise
-    _fsync_folder(folder)
+    with _signals_deferred():
+        os.close(os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        try:
+            write_fn(tmp_path)
+            with open(tmp_path, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp_path, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(tmp_path)
+            raise
+        _fsync_folder(folder)
     _remove_stale_temp_files(folder, prefix)
+
+
+_DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def _signals_deferred():
+    """SIGINT and SIGTERM wait until the file is complete and renamed, then are delivered.
+
+    A Ctrl-C raised inside a writer's C callback (h5py's) is printed as "Exception ignored" and
+    lost; a SIGTERM would end the process mid-write. Here a handler that only notes them stands
+    in for the write, then the previous handlers are put back and each signal noted is raised
+    again, once, for them. Main thread only (Python allows handlers only there); an ignored
+    signal, or a handler installed from C (which Python cannot put back), is left alone.
+    """
+    previous, received = {}, []
+    if threading.current_thread() is threading.main_thread():
+        for signum in _DEFERRED_SIGNALS:
+            handler = signal.getsignal(signum)
+            if handler is not None and handler is not signal.SIG_IGN:
+                previous[signum] = signal.signal(signum, lambda s, frame: received.append(s))
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(received):
+            signal.raise_signal(signum)
 
 
 # Temp files are named after the host (hashed: short, and free of characters a file name cannot

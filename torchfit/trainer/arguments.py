@@ -13,7 +13,8 @@ import torch
 from torchfit import data as data_module
 from torchfit import progress
 
-__all__ = ["NotCompiledError", "check_compiled", "check_positive_int", "check_fit_arguments",
+__all__ = ["NotCompiledError", "as_callbacks", "check_compiled", "check_finite_data",
+           "check_runnable", "check_positive_int", "check_fit_arguments",
            "resolve_device", "resolve_verbose", "unpack_validation_data",
            "warn_unweighted_metrics"]
 
@@ -49,12 +50,31 @@ def resolve_device(device):
             return torch.device("mps")
         return torch.device("cpu")
     try:
-        return torch.device(device)
+        resolved = torch.device(device)
     except (RuntimeError, TypeError) as error:
         raise ValueError(
             f"Invalid device: {device!r}. Expected 'auto', 'cpu', 'cuda', 'cuda:N', 'mps' or a "
             "torch.device."
         ) from error
+    _check_available(resolved, device)
+    return resolved
+
+
+def _check_available(resolved, device):
+    """A CUDA or MPS device this machine lacks is refused here, not by torch's later assert."""
+    if resolved.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (resolved.index is not None and resolved.index >= count):
+            raise ValueError(
+                f"Received: device={device!r}, but this machine has {count} usable CUDA "
+                "GPU(s) (torch.cuda.is_available() is "
+                f"{torch.cuda.is_available()}). Pass device='auto' (CUDA when present, else "
+                "CPU), device='cpu', or a GPU index below the count."
+            )
+    mps = getattr(torch.backends, "mps", None)
+    if resolved.type == "mps" and not (mps is not None and mps.is_available()):
+        raise ValueError(f"Received: device={device!r}, but MPS is not available here. Pass "
+                         "device='auto' or device='cpu'.")
 
 
 def check_positive_int(name, value, allow_none=True, minimum=1):
@@ -93,8 +113,10 @@ def _check_validation_freq(validation_freq):
 
 
 def check_fit_arguments(batch_size, epochs, initial_epoch, steps_per_epoch, validation_steps,
-                        validation_batch_size, validation_freq, validation_split):
-    """The checks ``fit`` makes on its numeric arguments."""
+                        validation_batch_size, validation_freq, validation_split, shuffle=True):
+    """The checks ``fit`` makes on its numeric arguments (and ``shuffle``)."""
+    if not isinstance(shuffle, (bool, np.bool_)):
+        raise TypeError(f"`shuffle` must be True or False. Received: shuffle={shuffle!r}")
     check_positive_int("batch_size", batch_size)
     check_positive_int("epochs", epochs, allow_none=False, minimum=0)
     check_positive_int("initial_epoch", initial_epoch, allow_none=False, minimum=0)
@@ -159,3 +181,46 @@ def warn_unweighted_metrics(x, sample_weight, compiled_metrics):
         "provided. Did you mean to pass metrics to `weighted_metrics` in `compile()`? If this "
         "is intentional you can pass `weighted_metrics=[]` to `compile()` in order to silence "
         "this warning.", UserWarning, stacklevel=3)
+
+
+def as_callbacks(callbacks, callback_type):
+    """``callbacks`` as a list: ``None`` → ``[]``, one ``Callback`` → ``[it]`` (Keras 3 also
+    accepts one: it flattens the argument), a list/tuple as it is; anything else is refused.
+
+    Example:
+        >>> as_callbacks(5, torchfit.callbacks.Callback)
+        Traceback (most recent call last):
+        TypeError: `callbacks` must be a list of torchfit.callbacks.Callback instances...
+    """
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, callback_type):
+        return [callbacks]
+    if not isinstance(callbacks, (list, tuple)):
+        raise TypeError(
+            "`callbacks` must be a list of torchfit.callbacks.Callback instances (or a single "
+            f"Callback). Received: callbacks={callbacks!r} of type {type(callbacks).__name__}. "
+            "Pass e.g. callbacks=[torchfit.callbacks.EarlyStopping()]."
+        )
+    return list(callbacks)
+
+
+def check_runnable(model, base):
+    """Refuses ``predict`` on a ``Model`` with no module and no ``forward`` of its own."""
+    if model.module is None and type(model).forward is base.forward:
+        raise ValueError(
+            "This torchfit.Model has no module to run, so there is no `forward` to predict "
+            "with. Wrap one, torchfit.Model(my_module), or subclass torchfit.Model and define "
+            "`forward`."
+        )
+
+
+def check_finite_data(check_finite, method, *parts):
+    """``data.check_finite`` on each ``(value, argument)`` of in-memory data, unless
+    ``check_finite`` is False (then nothing is read). Streams (Datasets, loaders, generators)
+    are not looked into."""
+    if not check_finite:
+        return
+    for value, argument in parts:
+        if value is not None and data_module.is_array_like(value):
+            data_module.check_finite(value, argument, method)

@@ -21,6 +21,8 @@ import torch
 from torchfit import losses as losses_module
 from torchfit import metrics as metrics_module
 from torchfit import nest
+from torchfit.callbacks.metric_states import load_metric_states
+from torchfit.trainer.loss_checks import check_class_weight_keys, check_labels, check_loss_weights
 from torchfit.trainer.outputs import by_output, output_names_of, preds_by_name, targets_by_output
 from torchfit.utils.naming import to_snake_case
 from torchfit.utils.tensor_utils import div_no_nan
@@ -147,11 +149,15 @@ class CompiledLoss:
     def __init__(self, loss, loss_weights=None, output_names=None, tracks_total=True):
         # Resolve now so that unknown identifiers fail in compile().
         nest.map_structure(losses_module.to_loss, loss)
+        check_loss_weights(loss_weights)
         self._config = loss
         self._loss_weights = loss_weights
+        self.check_labels = True  # the next batch's sparse labels are range-checked (once)
         self._output_names = output_names
         self.tracks_total = tracks_total
         self.tracker = LossTracker("loss")
+        # {name: state} of a mid-epoch resume (BackupAndRestore), for the trackers build makes.
+        self.pending_states = None
         self._per_output = None  # [(name, loss_fn, weight, tracker)] once built
         self._is_single = False  # one unnamed output; then `_single` is its loss (None: no loss)
         self._single = None
@@ -179,6 +185,10 @@ class CompiledLoss:
             weight = self._loss_weights
             if isinstance(weight, (list, tuple)) and len(weight) == 1:
                 weight = weight[0]
+            if isinstance(weight, (list, tuple, dict)):
+                raise ValueError(
+                    f"The model has a single output, but `loss_weights` has {len(weight)} "
+                    f"entries. Received: loss_weights={weight!r}. Pass one number (or None).")
             self._is_single = True
             self._single = losses_module.to_loss(self._config)
             self._single_weight = 1.0 if weight is None else float(weight)
@@ -202,6 +212,14 @@ class CompiledLoss:
         """Returns the total scalar loss and updates the trackers (no host sync)."""
         if not self.built:
             self.build(y_pred)
+            if self.pending_states:  # a mid-epoch resume: loaded before the first update
+                load_metric_states(self.metrics, self.pending_states)
+                self.pending_states = None
+        if self.check_labels:  # once per fit/evaluate call: bad labels before any step
+            class_weight, self.check_labels = self.check_labels, False
+            self._check_sparse_labels(y_true, y_pred)
+            if isinstance(class_weight, dict) and self._is_single:
+                check_class_weight_keys(class_weight, y_pred)
         if self._is_single:
             batch_size = (y_pred if isinstance(y_pred, torch.Tensor) else nest.flatten(y_pred)[0]
                           ).shape[0]
@@ -219,6 +237,19 @@ class CompiledLoss:
         if self.tracks_total:
             self.tracker.update_state(loss, batch_size)
         return loss
+
+    def _check_sparse_labels(self, y_true, y_pred):
+        """Range and integrality of the labels of each sparse crossentropy (one sync)."""
+        if self._is_single:
+            pairs = [(self._single, y_true, y_pred, "y")]
+        else:
+            names = self.output_names
+            preds = preds_by_name(y_pred, names)
+            targets = targets_by_output(y_true, names, self.has_loss)
+            pairs = [(fn, targets.get(name), preds[name], f"y['{name}']")
+                     for name, fn, _, _ in self._per_output]
+        for loss_fn, target, pred, argument in pairs:
+            check_labels(loss_fn, target, pred, argument)
 
     def track(self, loss, y_pred):
         """Adds a batch's total ``loss`` to the ``loss`` tracker, weighted by its batch size."""
@@ -286,6 +317,7 @@ class CompiledMetrics:
             for identifier in _flatten_metric_config(config):
                 self._check(identifier)
         self._entries = None  # [(output name, metric, weighted)] once built
+        self.pending_states = None  # {name: state} of a mid-epoch resume, loaded by build
 
     def _check(self, identifier):
         if isinstance(identifier, str) and identifier in metrics_module.SHAPE_DEPENDENT_NAMES:
@@ -350,6 +382,9 @@ class CompiledMetrics:
                     entries.append((name, metric, weighted))
         self._entries = entries
         self._names = names
+        if self.pending_states:  # a mid-epoch resume: loaded before the first update
+            load_metric_states(self.metrics, self.pending_states)
+            self.pending_states = None
 
     def _make(self, identifier, y_true, y_pred, loss_fn):
         if isinstance(identifier, str) and identifier in metrics_module.SHAPE_DEPENDENT_NAMES:

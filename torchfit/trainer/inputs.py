@@ -15,8 +15,8 @@ import torch
 from torchfit import data as data_module
 from torchfit import nest
 
-__all__ = ["check_first_batch", "check_input_names", "first_batch_check", "floating_dtype",
-           "forward_keywords", "positional_arity"]
+__all__ = ["check_first_batch", "check_input_names", "checked_forward", "first_batch_check",
+           "floating_dtype", "forward_keywords", "positional_arity"]
 
 
 def forward_keywords(forward):
@@ -201,3 +201,68 @@ def first_batch_check(model, base):
                           isinstance(adapter, data_module.IterableDatasetAdapter))
 
     return check_batch
+
+
+def _shapes(x):
+    """``(16, 5)`` for one tensor, ``[(16, 5), (16, 2)]`` / ``{'a': (16, 5)}`` for several."""
+    def shape(value):
+        return tuple(value.shape) if hasattr(value, "shape") else type(value).__name__
+    if isinstance(x, dict):
+        return "{" + ", ".join(f"{k!r}: {shape(v)}" for k, v in x.items()) + "}"
+    if isinstance(x, (list, tuple)):
+        return "[" + ", ".join(str(shape(v)) for v in x) + "]"
+    return str(shape(x))
+
+
+def _refusing_layer(module, call, x):
+    """``(name, layer)`` of the innermost submodule whose ``forward`` raised when ``call(x)``
+    runs again (under ``no_grad``, buffers restored afterwards), or ``None``."""
+    entered, hooks = [], []
+    for name, layer in module.named_modules():
+        hooks.append(layer.register_forward_pre_hook(
+            lambda layer, args, name=name: entered.append((name, layer))))
+        hooks.append(layer.register_forward_hook(lambda *args: entered.pop()))
+    buffers = {name: b.detach().clone() for name, b in module.named_buffers()}
+    try:
+        with torch.no_grad():
+            call(x)
+    except RuntimeError:
+        return entered[-1] if entered else None
+    finally:
+        for hook in hooks:
+            hook.remove()
+        with torch.no_grad():
+            for name, buffer in module.named_buffers():
+                if name in buffers:
+                    buffer.copy_(buffers[name])
+    return None
+
+
+def checked_forward(model, call, x):
+    """``call(x)``; a ``RuntimeError`` there (a feature size the first layer does not take, a
+    device or dtype mismatch) becomes a ``ValueError`` naming ``x``'s shape and the layer that
+    refused it, found by re-running the forward with hooks (only on that error path).
+
+    ``Model`` runs its first forward of each ``fit``/``evaluate``/``predict`` through this, so
+    the error comes before the first optimizer step and later steps pay nothing.
+
+    Example:
+        >>> net = torch.nn.Sequential(torch.nn.Linear(4, 2))
+        >>> checked_forward(net, net, torch.ones(3, 5))
+        Traceback (most recent call last):
+        ValueError: The model could not run on inputs of shape (3, 5): layer '0' (Linear(...
+    """
+    try:
+        return call(x)
+    except (NotImplementedError, torch.OutOfMemoryError):
+        raise
+    except RuntimeError as error:
+        module = model.module if getattr(model, "module", None) is not None else model
+        found = _refusing_layer(module, call, x)
+        where = ("" if found is None else
+                 f": layer '{found[0] or type(module).__name__}' ({found[1]!r}) refused them")
+        raise ValueError(
+            f"The model could not run on inputs of shape {_shapes(x)}{where}. torch said: "
+            f"{error} Check that `x` has the shape the first layer expects (e.g. the number of "
+            "features of its first Linear's `in_features`), or change that layer."
+        ) from error

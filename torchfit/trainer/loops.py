@@ -23,7 +23,9 @@ One ``fit``, with every callback hook in firing order::
             callbacks.on_train_batch_begin(step)
             logs = model.train_step(batch)              # device tensors, no sync
             callbacks.on_train_batch_end(step, logs)
-            if model.stop_training: break
+            if model.stop_training or signals.pending: break
+        if signals.pending and steps remain:            # SIGTERM: back up, exit 143;
+            signals.stop(epoch, step + 1)               # SIGINT: KeyboardInterrupt
         epoch_logs = to_floats(logs)                    # sync: once per epoch
         if validating this epoch:
             callbacks.on_test_begin()
@@ -34,10 +36,15 @@ One ``fit``, with every callback hook in firing order::
             callbacks.on_test_end(val_logs)
             epoch_logs.update(val_ + val_logs)
         callbacks.on_epoch_end(epoch, epoch_logs)
+        if signals.pending: signals.stop(epoch + 1, 0)  # at the epoch boundary
         if model.stop_training: break
-    callbacks.on_train_end(epoch_logs)
+    callbacks.on_train_end(epoch_logs)                  # not after a signal
     callbacks.set_fit_context(None)                     # also when fit raises
     return that History                                 # also when no epoch ran: empty
+
+Signals (``signals.py``): during ``fit`` SIGTERM and SIGINT only set ``signals.pending``,
+checked with ``stop_training`` after each step; the last step of an epoch lets validation and
+``on_epoch_end`` run first, so the stop lands on the epoch boundary.
 """
 
 import torch
@@ -47,6 +54,7 @@ from torchfit.callbacks.fit_context import FitContext
 from torchfit.callbacks.history import History
 from torchfit.logs import to_floats
 from torchfit.trainer import inputs
+from torchfit.trainer.signals import FitSignals
 
 __all__ = ["run_fit", "run_evaluate", "run_predict"]
 
@@ -76,33 +84,38 @@ def run_fit(model, train_iterator, callbacks, epochs, initial_epoch=0, val_itera
     context = model._fit_context = FitContext(callbacks, train_iterator, initial_epoch, epochs)
     callbacks.set_fit_context(context)
     try:
-        model.stop_training = False
-        callbacks.on_train_begin()
-        if context.resume is not None:
-            initial_epoch = context.resume["epoch"]
-            train_iterator.skip_steps(context.resume["step"])
-        epoch_logs = {}
-        for epoch in range(initial_epoch, epochs):
-            model.reset_metrics()
-            callbacks.on_epoch_begin(epoch)
-            model.train()
-            logs = None
-            for step, batch in train_iterator:
-                callbacks.on_train_batch_begin(step)
-                logs = model.train_step(batch)
-                callbacks.on_train_batch_end(step, logs)
-                if model.stop_training:
+        with FitSignals() as signals:
+            model.stop_training = False
+            callbacks.on_train_begin()
+            if context.resume is not None:
+                initial_epoch = context.resume["epoch"]
+                train_iterator.skip_steps(context.resume["step"])
+            epoch_logs = {}
+            for epoch in range(initial_epoch, epochs):
+                model.reset_metrics()
+                callbacks.on_epoch_begin(epoch)
+                model.train()
+                logs = None
+                for step, batch in train_iterator:
+                    callbacks.on_train_batch_begin(step)
+                    logs = model.train_step(batch)
+                    callbacks.on_train_batch_end(step, logs)
+                    if model.stop_training or signals.pending:
+                        break
+                if logs is None:  # The data ran out before this epoch's first step.
                     break
-            if logs is None:  # The data ran out before this epoch's first step.
-                break
-            epoch_logs = to_floats(logs)
-            if val_iterator is not None and _should_validate(epoch, validation_freq):
-                val_logs = run_evaluate(model, val_iterator, callbacks)
-                epoch_logs.update({f"val_{name}": value for name, value in val_logs.items()})
-            callbacks.on_epoch_end(epoch, epoch_logs)
-            if model.stop_training or train_iterator.ran_out_of_data:
-                break
-        callbacks.on_train_end(epoch_logs)
+                if signals.pending and step + 1 != train_iterator.num_steps:
+                    signals.stop(callbacks, epoch, step + 1)  # raises
+                epoch_logs = to_floats(logs)
+                if val_iterator is not None and _should_validate(epoch, validation_freq):
+                    val_logs = run_evaluate(model, val_iterator, callbacks)
+                    epoch_logs.update({f"val_{name}": value for name, value in val_logs.items()})
+                callbacks.on_epoch_end(epoch, epoch_logs)
+                if signals.pending:
+                    signals.stop(callbacks, epoch + 1, 0)  # raises
+                if model.stop_training or train_iterator.ran_out_of_data:
+                    break
+            callbacks.on_train_end(epoch_logs)
     finally:
         model._fit_context = None
         callbacks.set_fit_context(None)

@@ -22,6 +22,7 @@ import torch
 
 from torchfit.optimizers.clipping import check_clipping, clip_gradients_
 from torchfit.trainer.arguments import check_positive_int
+from torchfit.trainer.masked_step import masked_step
 from torchfit.trainer.precision import Precision
 
 __all__ = ["StepPolicy", "takes_closure"]
@@ -35,6 +36,10 @@ class StepPolicy:
         device: the model's device (autocast and the GradScaler are per device type).
         accumulation_steps: apply the optimizer every N calls of ``backward_and_step``, on the
             mean of their gradients.
+        skip_nonfinite_steps: mask, on the device and without a sync, every optimizer step whose
+            loss (any micro-batch's) or gradients are not finite (``masked_step``: the weights
+            and optimizer state stay as they were; host counters such as ``iterations``
+            advance). Under ``"16-mixed"`` the GradScaler already skips such steps.
 
     Example:
         >>> net = nn.Linear(2, 1)
@@ -50,14 +55,25 @@ class StepPolicy:
     """
 
     _clipping = None  # set_clipping's thresholds; None (the default): no clipping
+    # TerminateOnNaN sets it for its fit: the loss is read (a sync) before backward and step, and
+    # a non-finite one skips both; ``last_check`` is that reading (None: not checked since read).
+    check_loss = False
+    last_check = None
 
-    def __init__(self, precision="32", device="cpu", accumulation_steps=1):
+    def __init__(self, precision="32", device="cpu", accumulation_steps=1,
+                 skip_nonfinite_steps=False):
         self.precision = Precision(precision, device)
         check_positive_int("gradient_accumulation_steps", accumulation_steps, allow_none=False)
+        if not isinstance(skip_nonfinite_steps, bool):
+            raise TypeError("`skip_nonfinite_steps` must be True or False. Received: "
+                            f"skip_nonfinite_steps={skip_nonfinite_steps!r}")
         self.accumulation_steps = accumulation_steps
+        self.skip_nonfinite_steps = skip_nonfinite_steps
+        self._loss_finite = None  # the device flag of this step's micro-batches' losses
         self._micro_steps = 0
         # The plain torch step, unless ``bind`` finds a frozen model or a closure optimizer.
-        self._plain = accumulation_steps == 1 and self.precision.scaler is None
+        self._plain = (accumulation_steps == 1 and self.precision.scaler is None
+                       and not skip_nonfinite_steps)
         self.takes_closure = False  # set by ``bind``: ``train_step`` then passes a re-evaluation
         self._frozen = False
         self._warned_frozen = False
@@ -80,6 +96,13 @@ class StepPolicy:
         self._frozen = not any(p.requires_grad for p in params)
         self.takes_closure = not self._frozen and takes_closure(optimizer)
         self._plain = self._plain and not (self._frozen or self.takes_closure)
+        if self.takes_closure and self.skip_nonfinite_steps:
+            raise ValueError(
+                f"The {type(optimizer).__name__} optimizer's step() takes a closure that "
+                "re-evaluates the loss, which skip_nonfinite_steps=True cannot mask. Received: "
+                "skip_nonfinite_steps=True. Use skip_nonfinite_steps=False, or an optimizer "
+                "without a closure such as 'adam'."
+            )
         unsupported = self.accumulation_steps > 1 or self.precision.scaler is not None
         if self.takes_closure and unsupported:
             raise ValueError(
@@ -102,7 +125,14 @@ class StepPolicy:
 
         ``reevaluate`` (for closure optimizers, see ``bind``): a function that runs forward and
         loss again and returns the new loss; the closure's first call reuses ``loss``.
+        With ``check_loss`` (``TerminateOnNaN`` in the fit's callbacks) a non-finite ``loss``
+        skips backward and the step: the weights and optimizer state stay as they were.
         """
+        if self.check_loss:
+            # sync: one per step, what TerminateOnNaN asks for (it then reads this, not the logs)
+            self.last_check = bool(torch.isfinite(loss.detach()).all())
+            if not self.last_check:
+                return
         if self._plain:  # the common path: exactly the plain torch step
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -116,6 +146,9 @@ class StepPolicy:
             return
         accumulation = self.accumulation_steps
         scaler = self.precision.scaler
+        if self.skip_nonfinite_steps and scaler is None:  # a device flag: no sync
+            finite = torch.isfinite(loss.detach()).all()
+            self._loss_finite = finite if self._loss_finite is None else self._loss_finite & finite
         if accumulation > 1:
             loss = loss / accumulation  # the mean over micro-batches, as one big batch gives
         (scaler.scale(loss) if scaler is not None else loss).backward()
@@ -128,7 +161,11 @@ class StepPolicy:
             scaler.update()
         else:
             self._clip(optimizer)
-            optimizer.step()
+            if self._loss_finite is not None:
+                masked_step(optimizer, self._loss_finite)
+                self._loss_finite = None
+            else:
+                optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
     def set_clipping(self, clipvalue=None, clipnorm=None, global_clipnorm=None, optimizer=None):
