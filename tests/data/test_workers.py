@@ -59,11 +59,19 @@ def test_negative_control_torch_alone_keeps_the_workers_alive(tmp_path):
     assert report["children"] >= 1, report
 
 
-# A worker killed by a signal is reported by torch in more than one way (a RuntimeError from its
-# SIGCHLD handler, or a ConnectionResetError from the pipe, depending on timing); torchfit's
-# wrapper names the worker in the first case only, so no test pins it yet.
+def test_a_killed_worker_gives_one_error_naming_it_at_a_batch_fetch(tmp_path):
+    # torch reports a killed worker as a RuntimeError from its SIGCHLD handler or first as a
+    # broken pipe (ConnectionResetError), depending on timing: either way one error names it.
+    report = run(tmp_path, "kill")
+    assert report["type"] == "RuntimeError" and not report["chained"], report
+    assert report["message"].startswith(
+        "DataLoader worker process 1 (pid ") and "was killed by SIGKILL" in report["message"]
+    assert "(torch: " in report["message"], report
+    assert report["frames"][-1] == "loader_batches", report  # not inside a step
+    assert "train_step" not in report["frames"]
+    assert report["children"] == 0
 
 
-def test_loader_batches_passes_a_single_process_loader_through():
-    loader = DataLoader(TensorDataset(torch.arange(5.0)), batch_size=2)
-    assert [b[0].tolist() for b in loader_batches(loader)] == [[0.0, 1.0], [2.0, 3.0], [4.0]]
+def test_negative_control_torch_alone_does_not_name_the_killed_worker(tmp_path):
+    report = run(tmp_path, "kill", "--unwrapped")
+    assert not report["message"].startswith("DataLoader worker process 1 (pid "), report

@@ -21,6 +21,7 @@ single-process DataLoader (``num_workers=0``) has neither and passes through unt
 
 import signal
 import threading
+import time
 
 __all__ = ["loader_batches"]
 
@@ -44,10 +45,12 @@ def loader_batches(loader):
             except StopIteration:
                 return
             yield batch
-    except RuntimeError as error:
-        dead = _dead_workers(iterator)
+    except (RuntimeError, ConnectionError, EOFError) as error:
+        # A dead worker surfaces as torch's RuntimeError, or first as the broken pipe to it.
+        from_pipe = not isinstance(error, RuntimeError)
+        dead = _dead_workers(iterator, wait=1.0 if from_pipe else 0.0)
         _shut_down(loader, iterator)
-        if not dead or not str(error).startswith("DataLoader worker"):
+        if not dead or not (from_pipe or str(error).startswith("DataLoader worker")):
             raise
         raise RuntimeError(_dead_message(dead, error)) from None
     except BaseException:
@@ -100,11 +103,17 @@ def _shut_down(loader, iterator):
         loader._iterator = None
 
 
-def _dead_workers(iterator):
-    """``[(worker index, pid, exit code)]`` of the workers that are no longer running."""
+def _dead_workers(iterator, wait=0.0):
+    """``[(worker index, pid, exit code)]`` of the workers that are no longer running, waiting up
+    to ``wait`` seconds for one to be reaped (a broken pipe can be seen before the exit)."""
     workers = getattr(iterator, "_workers", None) or []
-    return [(index, worker.pid, worker.exitcode) for index, worker in enumerate(workers)
-            if worker.exitcode is not None]
+    deadline = time.monotonic() + wait
+    while True:
+        dead = [(index, worker.pid, worker.exitcode) for index, worker in enumerate(workers)
+                if worker.exitcode is not None]
+        if dead or time.monotonic() >= deadline:
+            return dead
+        time.sleep(0.02)
 
 
 def _how(exitcode):
