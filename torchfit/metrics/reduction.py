@@ -150,7 +150,7 @@ def reduce_to_weight_rank(values, weight):
     return values
 
 
-class SumOverBatchSize(Metric):
+class SumOverBatchSize(Mean):
     """`sum(values * sample_weight) / number of values` over everything seen (tf.keras 2).
 
     Unlike `Mean`, the denominator counts the values, not the weights: a weight of 0 masks a
@@ -165,13 +165,6 @@ class SumOverBatchSize(Metric):
 
     def __init__(self, name="sum_over_batch_size", dtype=None):
         super().__init__(name=name, dtype=dtype)
-        self.total = self.add_weight("total")
-        self.count = self.add_weight("count")
-
-    def update_state(self, values, sample_weight=None):
-        values = self._as_tensor(values)
-        self._follow_device(values)
-        self._accumulate(values, sample_weight)
 
     def _accumulate(self, values, sample_weight):
         values = values.to(self.dtype) if values.dtype != self.dtype else values
@@ -180,9 +173,6 @@ class SumOverBatchSize(Metric):
             values, _ = _apply_weight(reduce_to_weight_rank(values, weight), weight)
         self.total += values.sum()
         self.count += values.numel()
-
-    def result(self):
-        return div_no_nan(self.total, self.count)
 
 
 class SumOverBatchSizeMetricWrapper(SumOverBatchSize):
