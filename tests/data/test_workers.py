@@ -75,3 +75,8 @@ def test_a_killed_worker_gives_one_error_naming_it_at_a_batch_fetch(tmp_path):
 def test_negative_control_torch_alone_does_not_name_the_killed_worker(tmp_path):
     report = run(tmp_path, "kill", "--unwrapped")
     assert not report["message"].startswith("DataLoader worker process 1 (pid "), report
+
+
+def test_loader_batches_passes_a_single_process_loader_through():
+    loader = DataLoader(TensorDataset(torch.arange(5.0)), batch_size=2)
+    assert [b[0].tolist() for b in loader_batches(loader)] == [[0.0, 1.0], [2.0, 3.0], [4.0]]

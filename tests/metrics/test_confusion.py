@@ -279,7 +279,6 @@ def test_variables_are_kerass_counts_in_kerass_order():
     tp = torch.tensor([float((a & (y_true == 1)).sum()) for a in above])
     fp = torch.tensor([float((a & (y_true == 0)).sum()) for a in above])
     fn = torch.tensor([float((~a & (y_true == 1)).sum()) for a in above])
-    tn = torch.tensor([float((~a & (y_true == 0)).sum()) for a in above])
     expected = {"Precision": [tp, fp], "Recall": [tp, fn]}
     for name, counts in expected.items():
         metric = getattr(metrics, name)(thresholds=thresholds)

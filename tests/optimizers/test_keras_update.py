@@ -1,7 +1,6 @@
 """torchfit.optimizers.keras_update, through the optimizers built on it (Adafactor, Ftrl, Lamb,
 Lion): real torch optimizers with Keras's arguments, state, schedules, clipping and config."""
 
-import copy
 import io
 
 import numpy as np

@@ -195,7 +195,8 @@ def test_a_users_own_handler_is_left_alone():
         history = fit([sender])
     finally:
         signal.signal(signal.SIGINT, previous)
-    assert calls == [signal.SIGINT] * 2 and sender.train_end  # batch 2 of both epochs and history.epoch == [0, 1]
+    assert calls == [signal.SIGINT] * 2 and sender.train_end  # batch 2 of both epochs
+    assert history.epoch == [0, 1]
 
 
 def test_a_sigint_during_the_last_on_train_end_is_delivered_when_fit_returns():
