@@ -144,7 +144,7 @@ def check_sparse_labels(y_true, y_pred, axis=-1, ignore_class=None, argument="y"
         bad = bad | (labels != labels.round())  # fractional, and NaN
     if not bool(bad.any()):  # sync: once per fit, on its first batch
         return
-    value = labels[bad][0].item()
+    value = labels[bad][0].item()  # sync: only on the way to the error
     kind = "fractional " if value == value and value >= 0 and value < num_classes else ""
     raise ValueError(
         f"Received a {kind}label of {value:g} in `{argument}`, but the model has {num_classes} "

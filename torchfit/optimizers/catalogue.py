@@ -61,7 +61,7 @@ class SGD(Optimizer, rules.SGDUpdate, torch.optim.SGD, learning_rate=0.01, name=
         >>> opt = SGD(learning_rate=0.1, momentum=0.9)
         >>> for _ in range(2):
         ...     opt.apply_gradients([(torch.tensor([1.0]), w)])
-        >>> round(w.item(), 4)  # 1 - 0.1 - (0.9 * 0.1 + 0.1)
+        >>> round(w.item(), 4)  # sync: the example reads it; 1 - 0.1 - (0.9 * 0.1 + 0.1)
         0.71
     """
 

@@ -17,7 +17,8 @@ Example:
     >>> opt = AdamUpdate([w], lr=0.1, betas=(0.9, 0.999), eps=1e-7, amsgrad=False)
     >>> w.grad = torch.tensor([1e-8])  # a gradient near epsilon shows where epsilon enters
     >>> opt.step()
-    >>> round(1.0 - w.item(), 6)  # Keras: lr * sqrt(1 - b2) * g / (sqrt(1 - b2) * g + eps)
+    >>> # Keras: lr * sqrt(1 - b2) * g / (sqrt(1 - b2) * g + eps)
+    >>> round(1.0 - w.item(), 6)  # sync: the example reads its CPU weight
     0.000315
     >>> round(0.1 * 1e-8 / (1e-8 + 1e-7), 6)  # torch.optim.Adam: lr * g / (g + eps)
     0.009091

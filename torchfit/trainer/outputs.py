@@ -26,19 +26,20 @@ def output_names_of(y_pred, output_names=None):
     return [None]
 
 
+def _check_known(keys, names, where):
+    unknown = [key for key in keys if key not in names]
+    if unknown:
+        raise ValueError(f"Unknown output name(s) {unknown} in {where} "
+                         f"Expected keys: {', '.join(repr(n) for n in names)}.")
+
+
 def by_output(config, names, argument):
     """Spreads a per-output ``config`` (one value, a list by position, a dict by name).
 
     Returns ``{name: value}``; a dict's missing names map to ``None``.
     """
     if isinstance(config, dict):
-        unknown = [key for key in config if key not in names]
-        if unknown:
-            raise ValueError(
-                f"Unknown output name(s) {unknown} in `{argument}`. "
-                f"Received: {argument}={config!r}. Expected keys: "
-                f"{', '.join(repr(n) for n in names)}."
-            )
+        _check_known(config, names, f"`{argument}`. Received: {argument}={config!r}.")
         return {name: config.get(name) for name in names}
     if isinstance(config, (list, tuple)) and len(names) > 1:
         if len(config) != len(names):
@@ -55,12 +56,7 @@ def targets_by_output(y_true, names, has_loss):
     if len(names) == 1:
         return {names[0]: y_true}
     if isinstance(y_true, dict):
-        unknown = [key for key in y_true if key not in names]
-        if unknown:
-            raise ValueError(
-                f"Unknown output name(s) {unknown} in the targets `y`. "
-                f"Expected keys: {', '.join(repr(n) for n in names)}."
-            )
+        _check_known(y_true, names, "the targets `y`.")
         return y_true
     if isinstance(y_true, (list, tuple)):
         if len(y_true) == len(names):
