@@ -38,6 +38,17 @@ class Failing(Dataset):
         return torch.ones(4), torch.tensor(index % 3)
 
 
+def describe(error, children=True):
+    return {
+        "type": type(error).__name__,
+        "message": str(error),
+        "chained": error.__cause__ is not None or (
+            error.__context__ is not None and not error.__suppress_context__),
+        "frames": [frame.name for frame in traceback.extract_tb(error.__traceback__)],
+        "children": len(multiprocessing.active_children()) if children else None,
+    }
+
+
 def main():
     out_dir, how = sys.argv[1], sys.argv[2]
     if "--unwrapped" in sys.argv:
@@ -50,14 +61,10 @@ def main():
     try:
         model.fit(loader, epochs=1, verbose=0)
     except Exception as error:  # the error and its traceback are still alive here
-        report = {
-            "type": type(error).__name__,
-            "message": str(error),
-            "chained": error.__cause__ is not None or (
-                error.__context__ is not None and not error.__suppress_context__),
-            "frames": [frame.name for frame in traceback.extract_tb(error.__traceback__)],
-            "children": len(multiprocessing.active_children()),
-        }
+        try:
+            report = describe(error)
+        except Exception as late:  # torch alone: its SIGCHLD handler can raise anywhere, here too
+            report = {**describe(late, children=False), "late": True}
     with open(os.path.join(out_dir, "report.json"), "w") as f:
         json.dump(report, f)
 
