@@ -13,7 +13,9 @@ from torch import nn
 
 from torchfit import callbacks as callbacks_module
 from torchfit import data as data_module
-from torchfit import nest, optimizers, saving
+from torchfit import distributed, nest, optimizers, saving
+from torchfit.distributed.reduce import DistributedMetricLogs
+from torchfit.distributed.strategy import resolve_strategy
 from torchfit.logs import MetricLogs, to_floats
 from torchfit.trainer import arguments, checkpoint, loops
 from torchfit.trainer.additions import Additions
@@ -82,6 +84,7 @@ class Model(nn.Module):
         self._check_forward = False  # the next forward names a layer that refuses its inputs
         self._fit_context = None  # the FitContext while fit runs (trainer.loops.run_fit)
         self._step = StepPolicy("32", self.device)
+        self._strategy = None  # compile's torchfit.distributed.strategy.Strategy, if distributed
         if module is not None:
             module.to(self.device)
 
@@ -108,6 +111,8 @@ class Model(nn.Module):
 
     def __call__(self, *args, **kwargs):
         """Runs ``forward``; clears, then gathers, the losses and metrics added during the call."""
+        if self._strategy is not None and self._strategy.routes(self):  # DDP, when training
+            return self._strategy.forward(self, args, kwargs)
         if self._adds_nothing:  # no Layer, no add_loss / add_metric: a plain module call
             return super().__call__(*args, **kwargs)
         self._additions.begin_call(self)
@@ -177,7 +182,8 @@ class Model(nn.Module):
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
                 weighted_metrics=None, run_eagerly=False, jit_compile=False, precision="32",
                 gradient_accumulation_steps=1, clipnorm=None, clipvalue=None,
-                global_clipnorm=None, skip_nonfinite_steps=False, **kwargs):
+                global_clipnorm=None, skip_nonfinite_steps=False, strategy="auto",
+                sync_batchnorm=False, **kwargs):
         """Configures the model for training.
 
         Args:
@@ -212,6 +218,11 @@ class Model(nn.Module):
             skip_nonfinite_steps: mask on the device (no sync) each optimizer step whose loss or
                 gradients are NaN/inf: weights and optimizer state stay unchanged, the logged
                 loss still shows the bad batch (see ``torchfit.trainer.masked_step``).
+            strategy: ``"auto"`` (DDP when ``torchrun`` launched several processes, else
+                none), ``"ddp"``, ``"fsdp"`` (FSDP2 ``fully_shard``) or ``None``; see
+                ``docs/distributed.md``. ``batch_size`` is then the global batch.
+            sync_batchnorm: under a distributed strategy, convert the BatchNorm layers to
+                ``torch.nn.SyncBatchNorm`` (CUDA only); ignored in one process.
 
         Example:
             >>> net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
@@ -229,6 +240,9 @@ class Model(nn.Module):
         step.set_clipping(clipvalue, clipnorm, global_clipnorm, optimizer)
         check_jit_compile(jit_compile)
         self.to(self.device)
+        self._strategy = resolve_strategy(strategy, self.device)
+        if self._strategy is not None:  # before the optimizer: FSDP replaces the parameters
+            self._strategy.wrap(self, sync_batchnorm)
         self._additions.refresh()  # the module may have new Layers since the last call
         self._additions.trackers.clear()
         self._adds_nothing = False
@@ -242,7 +256,7 @@ class Model(nn.Module):
         )
         self.optimizer = optimizers.build(optimizer, list(self.parameters()),
                                           paths=optimizers.parameter_paths(self))
-        step.bind(self.optimizer, self.parameters())  # frozen model? closure optimizer?
+        step.bind(self.optimizer, self.parameters(), distributed=self._strategy is not None)
         self.optimizer.zero_grad(set_to_none=True)
         self._step = step
         self.run_eagerly = run_eagerly
@@ -302,13 +316,23 @@ class Model(nn.Module):
         """Matches the compiled metrics to the outputs on the first batch (errors surface here)."""
         if not self.compiled_metrics.built:
             self.compiled_metrics.build(y, y_pred, self.compiled_loss.loss_functions())
-            self._metric_logs = MetricLogs(self.metrics)
+            self._metric_logs = self._new_metric_logs()
+
+    def _new_metric_logs(self):
+        # Distributed: read, the values are those of the states reduced across ranks.
+        if self._strategy is not None:
+            return DistributedMetricLogs(self.metrics)
+        return MetricLogs(self.metrics)
 
     def get_metrics_result(self):
-        """``{name: value}`` for every metric; values are computed when read."""
-        if self._metric_logs is None:
-            self._metric_logs = MetricLogs(self.metrics)
-        return self._metric_logs
+        """``{name: value}`` for every metric; values are computed when read (under
+        ``torchrun``, from the metric states reduced across ranks)."""
+        logs = self._metric_logs
+        if logs is None:
+            logs = self._metric_logs = self._new_metric_logs()
+        elif type(logs) is DistributedMetricLogs:
+            logs.invalidate()  # the metrics changed since the last read
+        return logs
 
     def reset_metrics(self):
         for metric in self.metrics:
@@ -389,6 +413,7 @@ class Model(nn.Module):
             x, y, sample_weight, batch_size=batch_size, shuffle=shuffle,
             class_weight=class_weight, device=self.device, dtype=floating_dtype(self),
             check_batch=first_batch_check(self, Model),
+            shard=self._strategy.shard if self._strategy is not None else None,
         )
 
     def _callbacks(self, callbacks, verbose, epochs, steps, add_history=False):
@@ -547,8 +572,20 @@ class Model(nn.Module):
         return self.module if self.module is not None else self
 
     def save_weights(self, filepath):
-        """Writes the weights (``.pt`` or ``.h5``) under the wrapped module's keys, atomically."""
-        saving.save_state_dict(self.weights_module().state_dict(), filepath)
+        """Writes the weights (``.pt`` or ``.h5``) under the wrapped module's keys, atomically.
+
+        Under ``torchrun`` rank 0 writes; with ``strategy="fsdp"`` every rank must call it (the
+        full weights are gathered from the shards)."""
+        saving.save_state_dict(self._states_to_save(optimizer=False)[0], filepath)
+
+    def _states_to_save(self, optimizer=True):
+        """``(module state_dict, optimizer state_dict or None)`` as files hold them: the bare
+        module's keys, and under FSDP the full tensors gathered from the shards."""
+        if self._strategy is not None:
+            return self._strategy.states_to_save(self, optimizer)
+        optimizer = self.optimizer if optimizer else None
+        return (self.weights_module().state_dict(),
+                optimizer.state_dict() if optimizer is not None else None)
 
     def load_weights(self, filepath, strict=True):
         """Loads weights written by ``save_weights``/``save`` (or a plain module state_dict).

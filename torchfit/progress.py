@@ -79,6 +79,16 @@ def terminal_width(stream):
         return 80
 
 
+class _NullStream:
+    """A stream that keeps nothing (what a rank other than 0 prints to)."""
+
+    def write(self, text):
+        return len(text)
+
+    def flush(self):
+        pass
+
+
 class Progbar:
     """A progress bar for ``target`` steps (``None`` when unknown).
 
@@ -89,6 +99,9 @@ class Progbar:
         interval: minimum seconds between two redraws of the live bar.
         unit_name: ``"step"`` or ``"sample"``.
         stream: where to write (``sys.stdout`` by default).
+        every_steps: redraw the live bar every that many steps (only on a terminal) instead of
+            by time: every rank of a distributed run then reads the values at the same steps.
+        silent: decide as if drawing to ``stream``, but write nothing (ranks other than 0).
 
     Example:
         Without a terminal the live bar draws only its final line:
@@ -105,13 +118,17 @@ class Progbar:
         10/10 - ...s - loss: 0.2500 - ...s/epoch - ...s/step
     """
 
-    def __init__(self, target, width=30, verbose=1, interval=0.1, unit_name="step", stream=None):
+    def __init__(self, target, width=30, verbose=1, interval=0.1, unit_name="step", stream=None,
+                 every_steps=None, silent=False):
         self.target = target
         self.width = width
         self.verbose = verbose
         self.unit_name = unit_name
         self.stream = stream or sys.stdout
         self.dynamic = is_interactive(self.stream)
+        self.every_steps = every_steps
+        if silent:
+            self.stream = _NullStream()
         # A terminal wraps a line wider than itself (a notebook redraws any line in place).
         self._cut = self.dynamic and hasattr(self.stream, "isatty") and self.stream.isatty()
         # Without a terminal, a redrawn bar would print a new line each time: draw rarely.
@@ -126,7 +143,7 @@ class Progbar:
         if finalize is None:
             finalize = self.target is not None and current >= self.target
         now = time.monotonic()
-        if not finalize and (self.verbose != 1 or now - self._last_draw < self.interval):
+        if not finalize and not self._due(current, now):
             return
         self._last_draw = now
         elapsed = now - self._start
@@ -153,6 +170,14 @@ class Progbar:
             if len(line) > columns:
                 line = line[:max(columns - 3, 0)] + "..."
         self._write(line, finalize)
+
+    def _due(self, current, now):
+        """Whether the live bar redraws at ``current`` (then it reads the values)."""
+        if self.verbose != 1:
+            return False
+        if self.every_steps is not None:
+            return self.dynamic and current % self.every_steps == 0
+        return now - self._last_draw >= self.interval
 
     def _bar(self, current):
         if self.target is None:

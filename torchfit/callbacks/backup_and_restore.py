@@ -5,6 +5,7 @@ import warnings
 
 from torchfit import saving
 from torchfit.callbacks.callback import Callback
+from torchfit.distributed import runtime
 from torchfit.saving.validate import optimizer_problems, state_problems
 from torchfit.callbacks.metric_states import load_metric_states, metric_states
 from torchfit.utils.seed import get_rng_state, set_rng_state
@@ -65,6 +66,8 @@ class BackupAndRestore(Callback):
         False
     """
 
+    may_stop_training = False  # never sets stop_training in a batch hook
+
     dispatch_last = True  # it saves the other callbacks' state after their epoch-end updates
     lazy_batch_logs = True  # it never reads batch logs: no per-batch sync
 
@@ -116,7 +119,7 @@ class BackupAndRestore(Callback):
             self._backup(epoch + 1, 0)
 
     def on_train_end(self, logs=None):
-        if self.delete_checkpoint and os.path.exists(self.path):
+        if self.delete_checkpoint and runtime.is_main_process() and os.path.exists(self.path):
             os.remove(self.path)
 
     def backup_at(self, epoch, step):
@@ -148,9 +151,10 @@ class BackupAndRestore(Callback):
         }
         if step:  # inside an epoch: its running metrics, to resume the epoch's logs exactly
             training["metrics"] = metric_states(model.metrics)
-        os.makedirs(self.backup_dir, exist_ok=True)
-        saving.save_checkpoint(self.path, model.weights_module().state_dict(),
-                               model.optimizer.state_dict(), training)
+        model_state, optimizer_state = model._states_to_save()  # FSDP: gathered, every rank
+        if runtime.is_main_process():
+            os.makedirs(self.backup_dir, exist_ok=True)
+        saving.save_checkpoint(self.path, model_state, optimizer_state, training)
 
     def _restore(self):
         model = self.model

@@ -56,6 +56,9 @@ class Callback:
             not need in its configuration (``ModelCheckpoint`` saving per epoch has nothing to do
             per batch); they are not called at all. Usually set per instance in ``__init__``; read
             once, when the ``CallbackList`` is built.
+        may_stop_training: ``True`` by default. ``False`` for a callback that never sets
+            ``model.stop_training`` from a batch hook: under ``torchrun`` the ranks then need
+            not agree after every step (one small collective per step) on whether to stop.
 
     Example:
         >>> class EveryTenthBatch(Callback):
@@ -73,6 +76,7 @@ class Callback:
     lazy_batch_logs = False
     dispatch_last = False
     unused_hooks = frozenset()
+    may_stop_training = True
     fit_context = None  # also for subclasses that skip Callback.__init__
 
     def __init__(self):

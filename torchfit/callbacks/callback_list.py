@@ -93,6 +93,15 @@ class CallbackList:
             for hook in _HOOKS
         }
 
+    @property
+    def may_stop_on_batch(self):
+        """Whether a callback may set ``stop_training`` in a training batch hook (then, under
+        ``torchrun``, the ranks agree on it after every step)."""
+        return any(callback.may_stop_training and (
+            _overrides(callback, "on_train_batch_end") or _overrides(callback,
+                                                                      "on_train_batch_begin"))
+            for callback in self.callbacks)
+
     def set_fit_context(self, context):
         """Hands ``context`` (a ``FitContext``, or None when ``fit`` ends) to every callback."""
         for callback in self.callbacks:

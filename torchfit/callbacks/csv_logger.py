@@ -5,6 +5,7 @@ import csv
 import os
 
 from torchfit.callbacks.callback import Callback
+from torchfit.distributed import runtime
 
 __all__ = ["CSVLogger"]
 
@@ -52,6 +53,8 @@ class CSVLogger(Callback):
         >>> rows[0], len(rows)
         ('epoch,loss,val_loss', 3)
     """
+
+    may_stop_training = False  # never sets stop_training in a batch hook
 
     def __init__(self, filename, separator=",", append=False):
         super().__init__()
@@ -115,6 +118,8 @@ class CSVLogger(Callback):
         return next(csv.reader([first], delimiter=self.sep), [])
 
     def on_epoch_end(self, epoch, logs=None):
+        if not runtime.is_main_process():  # under torchrun rank 0 alone writes
+            return
         if self._file is None:
             self._open()
         logs = logs or {}

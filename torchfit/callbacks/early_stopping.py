@@ -4,6 +4,7 @@ import math
 import numbers
 
 from torchfit.callbacks.monitor_callback import MonitorCallback
+from torchfit.distributed.runtime import print_on_main
 
 __all__ = ["EarlyStopping"]
 
@@ -112,11 +113,11 @@ class EarlyStopping(MonitorCallback):
     def on_train_end(self, logs=None):
         super().on_train_end(logs)
         if self.stopped_epoch > 0 and self.verbose > 0:
-            print(f"Epoch {self.stopped_epoch + 1:05d}: early stopping", flush=True)
+            print_on_main(f"Epoch {self.stopped_epoch + 1:05d}: early stopping", flush=True)
         if self.restore_best_weights and self.best_weights is not None:
             if self.verbose > 0:
-                print("Restoring model weights from the end of the best epoch: "
-                      f"{self.best_epoch + 1}.", flush=True)
+                print_on_main("Restoring model weights from the end of the best epoch: "
+                              f"{self.best_epoch + 1}.", flush=True)
             self.model.weights_module().load_state_dict(self.best_weights)
 
     def state_dict(self):

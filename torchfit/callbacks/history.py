@@ -26,6 +26,8 @@ class History(Callback):
         True
     """
 
+    may_stop_training = False  # never sets stop_training in a batch hook
+
     def __init__(self):
         super().__init__()
         self.history = {}

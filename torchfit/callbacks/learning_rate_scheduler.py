@@ -22,6 +22,7 @@ from torchfit.callbacks.learning_rate import (
     set_learning_rates,
 )
 from torchfit.callbacks.monitor import Monitor
+from torchfit.distributed.runtime import print_on_main
 
 __all__ = ["LearningRateScheduler"]
 
@@ -81,6 +82,8 @@ class LearningRateScheduler(Callback):
         >>> model.optimizer.param_groups[0]["lr"]  # stepped 4 times: halved twice
         0.00625
     """
+
+    may_stop_training = False  # never sets stop_training in a batch hook
 
     def __init__(self, schedule, verbose=0, monitor="val_loss"):
         super().__init__()
@@ -163,8 +166,9 @@ class LearningRateScheduler(Callback):
 
     @staticmethod
     def _print(epoch, lr):
-        print(f"\nEpoch {epoch + 1:05d}: LearningRateScheduler setting learning rate to {lr}.",
-              flush=True)
+        print_on_main(
+            f"\nEpoch {epoch + 1:05d}: LearningRateScheduler setting learning rate to {lr}.",
+            flush=True)
 
     def state_dict(self):
         """The torch scheduler's ``state_dict()`` (empty for a function schedule)."""

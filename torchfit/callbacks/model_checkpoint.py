@@ -7,6 +7,7 @@ import warnings
 
 from torchfit import saving
 from torchfit.callbacks.monitor_callback import MonitorCallback
+from torchfit.distributed.runtime import print_on_main
 from torchfit.logs import to_floats
 
 __all__ = ["ModelCheckpoint"]
@@ -132,6 +133,8 @@ class ModelCheckpoint(MonitorCallback):
         True
     """
 
+    may_stop_training = False  # never sets stop_training in a batch hook
+
     # Batch logs stay on the device: they are read (one sync) only when a batch save happens.
     lazy_batch_logs = True
 
@@ -198,7 +201,7 @@ class ModelCheckpoint(MonitorCallback):
         filepath = self._get_file_path(epoch, batch, logs)
         if not self.save_best_only:
             if self.verbose > 0:
-                print(f"\nEpoch {epoch + 1:05d}: saving model to {filepath}", flush=True)
+                print_on_main(f"\nEpoch {epoch + 1:05d}: saving model to {filepath}", flush=True)
             self._write(filepath)
             return
         current = self.get_monitor_value(logs)
@@ -206,13 +209,14 @@ class ModelCheckpoint(MonitorCallback):
             return
         if self.is_improvement(current, self.best_or_initial()):
             if self.verbose > 0:
-                print(f"\nEpoch {epoch + 1:05d}: {self.monitor} improved from {self.best:.5f} to "
-                      f"{current:.5f}, saving model to {filepath}", flush=True)
+                print_on_main(f"\nEpoch {epoch + 1:05d}: {self.monitor} improved from "
+                              f"{self.best:.5f} to {current:.5f}, saving model to {filepath}",
+                              flush=True)
             self._write(filepath)
             self.best = current  # only once the file is safely written
         elif self.verbose > 0:
-            print(f"\nEpoch {epoch + 1:05d}: {self.monitor} did not improve from {self.best:.5f}",
-                  flush=True)
+            print_on_main(f"\nEpoch {epoch + 1:05d}: {self.monitor} did not improve from "
+                          f"{self.best:.5f}", flush=True)
 
     def _get_file_path(self, epoch, batch, logs):
         values = dict(logs)

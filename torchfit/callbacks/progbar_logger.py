@@ -1,6 +1,7 @@
 """ProgbarLogger: prints Keras-style progress for fit, evaluate and predict."""
 
 from torchfit.callbacks.callback import Callback
+from torchfit.distributed import runtime
 from torchfit.progress import Progbar
 
 __all__ = ["ProgbarLogger"]
@@ -20,6 +21,10 @@ class ProgbarLogger(Callback):
     Batch logs are read lazily: the bar reads the device values only when it redraws (at most
     ten times a second), so a live bar never forces a synchronisation per step.
 
+    Under ``torchrun`` every rank runs the bar but only rank 0 writes; the live bar redraws at
+    fixed steps (about 20 times an epoch, on a terminal only), since each read of the logs
+    reduces the metrics across ranks and so must happen at the same steps everywhere.
+
     Args:
         stream: where to write (``sys.stdout`` by default).
 
@@ -37,6 +42,8 @@ class ProgbarLogger(Callback):
         1/1 - ...s - loss: ... - ...s/epoch - ...s/step
         <BLANKLINE>
     """
+
+    may_stop_training = False  # never sets stop_training in a batch hook
 
     lazy_batch_logs = True
 
@@ -62,7 +69,11 @@ class ProgbarLogger(Callback):
 
     def _start(self, target):
         self._seen = 0
-        self._progbar = Progbar(target, verbose=self._verbose, stream=self.stream)
+        every = None
+        if runtime.is_distributed():
+            every = max(1, target // 20) if target else 10
+        self._progbar = Progbar(target, verbose=self._verbose, stream=self.stream,
+                                every_steps=every, silent=not runtime.is_main_process())
 
     def _update(self, batch, logs):
         self._seen = batch + 1
@@ -81,8 +92,8 @@ class ProgbarLogger(Callback):
         self._in_fit = False
 
     def on_epoch_begin(self, epoch, logs=None):
-        stream = self.stream
-        print(f"Epoch {epoch + 1}/{self.params['epochs']}", file=stream, flush=True)
+        if runtime.is_main_process():
+            print(f"Epoch {epoch + 1}/{self.params['epochs']}", file=self.stream, flush=True)
         self._start(self.target)
 
     def on_train_batch_end(self, batch, logs=None):

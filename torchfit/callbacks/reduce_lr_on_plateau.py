@@ -13,6 +13,7 @@ from torchfit.callbacks.learning_rate import (
 )
 from torchfit.callbacks.monitor_callback import MonitorCallback
 from torchfit.utils.validation import check_kwargs
+from torchfit.distributed.runtime import print_on_main
 
 __all__ = ["ReduceLROnPlateau"]
 
@@ -75,6 +76,8 @@ class ReduceLROnPlateau(MonitorCallback):
         >>> _ = model.fit(x, y, epochs=3, validation_data=(x, y), verbose=0,
         ...               callbacks=[reduce_lr])
     """
+
+    may_stop_training = False  # never sets stop_training in a batch hook
 
     def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
                  min_delta=1e-4, cooldown=0, min_lr=0, **kwargs):
@@ -150,8 +153,9 @@ class ReduceLROnPlateau(MonitorCallback):
         if self.verbose > 0:
             changed = sorted({lr for lr, before in zip(new, old) if lr != before})
             shown = changed[0] if len(changed) == 1 else changed
-            print(f"\nEpoch {epoch + 1:05d}: ReduceLROnPlateau reducing learning rate to {shown}.",
-                  flush=True)
+            print_on_main(
+                f"\nEpoch {epoch + 1:05d}: ReduceLROnPlateau reducing learning rate to {shown}.",
+                flush=True)
         self.cooldown_counter = self.cooldown
         self.wait = 0
 

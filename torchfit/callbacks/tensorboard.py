@@ -7,6 +7,7 @@ import warnings
 from torchfit.callbacks.callback import Callback
 from torchfit.callbacks.learning_rate import get_learning_rate
 from torchfit.logs import to_floats
+from torchfit.distributed import runtime
 
 __all__ = ["TensorBoard"]
 
@@ -81,6 +82,8 @@ class TensorBoard(Callback):
         ['train']
     """
 
+    may_stop_training = False  # never sets stop_training in a batch hook
+
     # Batch logs stay on the device: they are read (one sync) only when they are written.
     lazy_batch_logs = True
 
@@ -117,7 +120,10 @@ class TensorBoard(Callback):
 
     # ------------------------------------------------------------------ writers
     def _writer(self, name):
-        """The writer of ``log_dir/<name>``, created on first use (as Keras does)."""
+        """The writer of ``log_dir/<name>``, created on first use (as Keras does); under
+        ``torchrun``, on rank 0 only (the others get one that writes nothing)."""
+        if not runtime.is_main_process():
+            return _NULL_WRITER
         if name not in self._writers:
             from torch.utils.tensorboard import SummaryWriter  # lazy: only when writing
 
@@ -215,3 +221,13 @@ class TensorBoard(Callback):
 
     def load_state_dict(self, state_dict):
         self.global_step = int(state_dict["global_step"])
+
+
+class _NullWriter:
+    """Takes every ``SummaryWriter`` call and writes nothing (ranks other than 0)."""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+_NULL_WRITER = _NullWriter()

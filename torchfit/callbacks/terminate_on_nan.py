@@ -3,6 +3,7 @@
 import math
 
 from torchfit.callbacks.callback import Callback
+from torchfit.distributed.runtime import print_on_main
 
 __all__ = ["TerminateOnNaN"]
 
@@ -73,5 +74,5 @@ class TerminateOnNaN(Callback):
                 raise RuntimeError(
                     f"NaN or Inf loss encountered at batch {batch}. Training terminated."
                 )
-            print(f"Batch {batch}: Invalid loss, terminating training", flush=True)
+            print_on_main(f"Batch {batch}: Invalid loss, terminating training", flush=True)
             self.model.stop_training = True

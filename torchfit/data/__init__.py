@@ -87,7 +87,7 @@ def _is_iterator(value):
 def _streamed(adapter_cls, name, takes_batch_size):
     """Builds a streamed adapter after refusing the arguments that make no sense for it."""
     def build(x, y, sample_weight, batch_size=None, shuffle=False, class_weight=None,
-              device="cpu", dtype=_torch.float32, check_batch=None):
+              device="cpu", dtype=_torch.float32, check_batch=None, shard=None):
         for argument, value in (("y", y), ("sample_weight", sample_weight)):
             if value is not None:
                 raise ValueError(
@@ -95,6 +95,8 @@ def _streamed(adapter_cls, name, takes_batch_size):
                     f"`(x, y, sample_weight)` batches itself. Put `{argument}` in its items."
                 )
         kwargs = {"class_weight": class_weight, "dtype": dtype, "check_batch": check_batch}
+        if adapter_cls in (DatasetAdapter, DataLoaderAdapter):
+            kwargs["shard"] = shard
         if takes_batch_size:
             kwargs.update(batch_size=batch_size, device=device)
             if adapter_cls is DatasetAdapter:
@@ -139,21 +141,23 @@ def is_data(value):
 
 
 def get_adapter(x, y=None, sample_weight=None, batch_size=None, shuffle=False,
-                class_weight=None, device="cpu", dtype=_torch.float32, check_batch=None):
+                class_weight=None, device="cpu", dtype=_torch.float32, check_batch=None,
+                shard=None):
     """Returns the adapter for ``x`` (with ``y`` and ``sample_weight``), or raises one clear error.
 
     ``class_weight`` (a dict) is validated here for every input kind. ``dtype`` is the model's
     floating dtype, which floating inputs take; ``check_batch(batch, adapter)`` sees the first
-    streamed batch once.
+    streamed batch once. ``shard`` is ``(rank, world)`` in a distributed run (see the adapters).
     """
     table = None if class_weight is None else _class_weight_table(class_weight, device)
     for accepts, build in _ADAPTERS:
         if accepts(x):
             if build is ArrayAdapter:
                 return ArrayAdapter(x, y, sample_weight, batch_size=batch_size, shuffle=shuffle,
-                                    class_weight=table, device=device, dtype=dtype)
+                                    class_weight=table, device=device, dtype=dtype, shard=shard)
             return build(x, y, sample_weight, batch_size=batch_size, shuffle=shuffle,
-                         class_weight=table, device=device, dtype=dtype, check_batch=check_batch)
+                         class_weight=table, device=device, dtype=dtype, check_batch=check_batch,
+                         shard=shard)
     check_array_leaves(x, "x")
     raise TypeError(
         f"Unsupported data type for `x`: {type(x).__name__}. Expected {_ACCEPTED}."

@@ -8,7 +8,13 @@ Every adapter offers the same small surface, which is all the epoch iterator rel
 - ``infinite``: whether the data is known never to run out (``steps_per_epoch`` is then required);
 - ``batches()``: an iterator over one pass;
 - ``finalize(batch)``: the last touch on a batch once it is on the device (the model's dtypes,
-  class weights).
+  class weights);
+- ``aligned``: under ``torchrun``, whether every rank is known to get the same number of batches
+  (else the epoch iterator has the ranks agree at each step that all still have one).
+
+Distributed (``shard=(rank, world)``, see ``torchfit.distributed.sharding``): arrays and map-style
+Datasets yield this rank's ``ShardBatch`` of each global batch; a user's ``DataLoader`` is rebuilt
+with a ``DistributedSampler``; generators and IterableDatasets are the user's to shard.
 
 Dtypes: floating leaves (and uint8 inputs) take the model's floating dtype, ``dtype`` (a
 ``.double()`` module trains on float64; float16 or uint8 data into a float32 module becomes
@@ -27,6 +33,7 @@ from torch.utils.data import DataLoader
 from torchfit import nest
 from torchfit.data import utils
 from torchfit.data.workers import loader_batches
+from torchfit.distributed import sharding
 
 __all__ = [
     "ArrayAdapter",
@@ -68,14 +75,18 @@ class ArrayAdapter:
             into the sample weights once, here.
         device: where the tensors live.
         dtype: the model's floating dtype (see the module docstring).
+        shard: ``(rank, world)`` under ``torchrun``: ``batch_size`` is the global batch, and
+            this rank yields its ``ShardBatch`` of each (``torchfit.distributed.sharding``).
     """
 
     on_device = True
     reiterable = True
     infinite = False
+    aligned = True
 
     def __init__(self, x, y=None, sample_weight=None, batch_size=None, shuffle=False,
-                 class_weight=None, device="cpu", resident=None, dtype=torch.float32):
+                 class_weight=None, device="cpu", resident=None, dtype=torch.float32,
+                 shard=None):
         device = torch.device(device)
         x = nest.map_structure(lambda v: utils.to_tensor(v, "x", dtype=dtype), x)
         if y is not None:
@@ -109,13 +120,17 @@ class ArrayAdapter:
         self.batch_size = batch_size or 32
         self.shuffle = shuffle
         self.num_batches = math.ceil(self.num_samples / self.batch_size)
+        self._shard = shard if shard is not None and shard[1] > 1 else None
+        if self._shard is not None:
+            sharding.check_shardable(self.batch_size, self.num_samples, shard[1])
         # Shuffling draws from a generator of its own, seeded from torch's global one (so
         # torch.manual_seed still governs it): its state can be saved and restored exactly, and
         # dropout and the like never shift the order of the samples.
         self._generator = None
         if shuffle:
             self._generator = torch.Generator(device=self._device)
-            self._generator.manual_seed(int(torch.empty((), dtype=torch.int64).random_()))
+            seed = int(torch.empty((), dtype=torch.int64).random_())
+            self._generator.manual_seed(sharding.shared_seed(seed) if self._shard else seed)
         self._pass_start_state = None
 
     @property
@@ -129,6 +144,9 @@ class ArrayAdapter:
         return nest.map_structure(index, self._data)
 
     def batches(self):
+        if self._shard is not None:
+            yield from self._shard_batches()
+            return
         size = self.batch_size
         if self.shuffle:
             self._pass_start_state = self._generator.get_state()
@@ -140,6 +158,25 @@ class ArrayAdapter:
         else:
             for start in range(0, self.num_samples, size):
                 yield self._take(lambda t: t[start:start + size])
+
+    def _shard_batches(self):
+        """This rank's ``ShardBatch`` of each global batch (the one-process order)."""
+        rank, world = self._shard
+        perm = None
+        if self.shuffle:
+            self._pass_start_state = self._generator.get_state()
+            perm = torch.randperm(self.num_samples, device=self._device, generator=self._generator)
+        gather = _gather if self.on_device else _gather_pinned
+        for start in range(0, self.num_samples, self.batch_size):
+            size = min(self.batch_size, self.num_samples - start)
+            lo, hi = sharding.share_bounds(size, rank, world)
+            first, last = start + lo, start + hi
+            if perm is None:
+                batch = self._take(lambda t: t[first:last])
+            else:
+                ids = perm[first:last]
+                batch = self._take(lambda t: gather(t, ids))
+            yield sharding.ShardBatch(batch, (hi - lo) * world / size, range(first, last))
 
     def finalize(self, batch):
         return batch
@@ -214,6 +251,7 @@ class _StreamAdapter:
     on_device = False
     reiterable = True
     infinite = False
+    aligned = False  # the user shards a stream: ranks agree at each step that all have a batch
     source = "The data"
     batch_size = None  # samples per batch when the adapter batches items itself
     hint = ""  # added to the error about a batch without a sample axis
@@ -280,9 +318,10 @@ class DatasetAdapter(_StreamAdapter):
     """
 
     source = "The Dataset"
+    aligned = True
 
     def __init__(self, dataset, batch_size=None, shuffle=False, class_weight=None, device="cpu",
-                 **kwargs):
+                 shard=None, **kwargs):
         super().__init__(class_weight, **kwargs)
         size = _length(dataset)
         if size is None:
@@ -294,8 +333,30 @@ class DatasetAdapter(_StreamAdapter):
             raise ValueError(f"The Dataset {type(dataset).__name__} is empty (len 0).")
         self.batch_size = batch_size or 32
         self.num_batches = math.ceil(size / self.batch_size)
-        self.loader = DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle,
-                                 pin_memory=torch.device(device).type == "cuda")
+        pin = torch.device(device).type == "cuda"
+        self._sampler = None
+        if shard is not None and shard[1] > 1:  # this rank's share of each global batch
+            sharding.check_shardable(self.batch_size, size, shard[1])
+            self._sampler = sharding.ShardedBatchSampler(size, self.batch_size, shuffle, *shard,
+                                                         device=device)
+            self.loader = DataLoader(dataset, batch_sampler=self._sampler, pin_memory=pin)
+        else:
+            self.loader = DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle,
+                                     pin_memory=pin)
+
+    def batches(self):
+        batches = super().batches()
+        if self._sampler is None:
+            return batches
+        return self._shares(batches, self._sampler)
+
+    @staticmethod
+    def _shares(batches, sampler):
+        for index, batch in enumerate(batches):
+            scale, positions = sampler.shares[index]  # filled as the sampler deals the batch
+            if not positions:  # no sample for this rank: the batch keeps none of its rows
+                batch = nest.map_structure(lambda t: t[:0], batch)
+            yield sharding.ShardBatch(batch, scale, positions)
 
     def _raw_batches(self):
         return iter(self.loader)
@@ -330,12 +391,35 @@ class DataLoaderAdapter(_StreamAdapter):
 
     source = "The DataLoader"
 
-    def __init__(self, loader, class_weight=None, **kwargs):
+    def __init__(self, loader, class_weight=None, shard=None, **kwargs):
         super().__init__(class_weight, **kwargs)
+        self._passes = 0
+        if shard is not None and shard[1] > 1 and not isinstance(
+                loader.dataset, torch.utils.data.IterableDataset):
+            seed = sharding.shared_seed(int(torch.empty((), dtype=torch.int64).random_()))
+            loader = sharding.distributed_loader(loader, *shard, shuffle_seed=seed)
         self.loader = loader
+        self.aligned = isinstance(loader.sampler, torch.utils.data.DistributedSampler)
         self.num_batches = _length(loader)
         if self.num_batches == 0:
             raise ValueError("The DataLoader is empty: it yields no batch.")
+
+    def batches(self):
+        sampler = self.loader.sampler
+        if not self.aligned:
+            return super().batches()
+        sampler.set_epoch(self._passes)  # a new order each pass, the same on every rank
+        self._passes += 1
+        indices = list(iter(sampler))
+        return self._with_positions(super().batches(), indices)
+
+    @staticmethod
+    def _with_positions(batches, indices):
+        taken = 0
+        for batch in batches:
+            count = len(nest.flatten(batch[0])[0])
+            yield sharding.ShardBatch(batch, 1.0, indices[taken:taken + count])
+            taken += count
 
     def _raw_batches(self):
         return loader_batches(self.loader)  # a failed worker: named, the others shut down

@@ -48,6 +48,7 @@ from collections.abc import Mapping as _Mapping
 import torch as _torch
 
 from torchfit._version import __version__
+from torchfit.distributed.runtime import is_main_process as _is_main_process
 from torchfit.saving import hdf5, torch_format
 from torchfit.saving.atomic import atomic_write
 from torchfit.saving.formats import CHECKPOINT_FORMAT, CHECKPOINT_KEYS, WEIGHTS_FORMAT
@@ -75,7 +76,7 @@ def save_state_dict(state_dict, path):
 
     `.pt` / `.pth`: `torch.save`. `.h5` / `.hdf5`: HDF5 via h5py, one dataset per key (see
     `torchfit.saving.hdf5`). Dtypes, shapes (0-d included) and key order round-trip exactly
-    through `load_state_dict`.
+    through `load_state_dict`. Under `torchrun` only rank 0 writes (the others return at once).
 
     Args:
         state_dict: A mapping of names to tensors, e.g. `module.state_dict()`.
@@ -95,6 +96,8 @@ def save_state_dict(state_dict, path):
     """
     suffix = _check_suffix(path, "save_state_dict")
     _check_state_dict(state_dict, "state_dict")
+    if not _is_main_process():  # under torchrun rank 0 alone writes
+        return
     if suffix in _TORCH_SUFFIXES:
         _encode_tree(state_dict, [], "state_dict")  # refuse what weights_only could not load
         atomic_write(path, lambda tmp: torch_format.write_file(tmp, state_dict))
@@ -184,6 +187,8 @@ def save_checkpoint(path, model_state, optimizer_state=None, training_state=None
         "training": training_state,
         "version": __version__,
     }
+    if not _is_main_process():  # under torchrun rank 0 alone writes
+        return
     if suffix in _TORCH_SUFFIXES:
         _encode_tree(model_state, [], "model_state")
         _encode_tree(optimizer_state, [], "optimizer_state")

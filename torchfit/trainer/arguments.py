@@ -5,6 +5,7 @@ bad call fails before the first training step.
 """
 
 import numbers
+import os
 import warnings
 
 import numpy as np
@@ -38,13 +39,16 @@ def check_compiled(model, method):
 def resolve_device(device):
     """``"auto"`` → CUDA if available, then MPS, then CPU; anything else → ``torch.device``.
 
+    Under ``torchrun`` with more than one process, ``"auto"`` and ``"cuda"`` (without an index)
+    are ``cuda:LOCAL_RANK``: one GPU per process.
+
     Example:
         >>> resolve_device("cpu")
         device(type='cpu')
     """
     if device is None or device == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda")
+            return _local_cuda()
         mps = getattr(torch.backends, "mps", None)
         if mps is not None and mps.is_available():
             return torch.device("mps")
@@ -57,7 +61,16 @@ def resolve_device(device):
             "torch.device."
         ) from error
     _check_available(resolved, device)
+    if resolved.type == "cuda" and resolved.index is None:
+        return _local_cuda()
     return resolved
+
+
+def _local_cuda():
+    """``cuda:LOCAL_RANK`` in a multi-process ``torchrun`` job, else ``cuda``."""
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 and "LOCAL_RANK" in os.environ:
+        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+    return torch.device("cuda")
 
 
 def _check_available(resolved, device):

@@ -34,10 +34,7 @@ def save_model(model, filepath):
     if history is not None:
         training["history"] = {key: list(values) for key, values in history.history.items()}
         training["epochs"] = list(history.epoch)
-    saving.save_checkpoint(
-        filepath, model.weights_module().state_dict(),
-        model.optimizer.state_dict() if model.optimizer is not None else None, training,
-    )
+    saving.save_checkpoint(filepath, *model._states_to_save(), training)
 
 
 def load_weights(model, filepath, strict=True):

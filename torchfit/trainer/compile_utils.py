@@ -119,6 +119,8 @@ class LossTracker(metrics_module.Metric):
         self.count = self.add_weight("count", aggregation="sum")
 
     def update_state(self, loss, batch_size):
+        if not batch_size:  # a distributed rank left without samples by an uneven last batch
+            return
         self.total.add_(loss.detach(), alpha=batch_size)
         self.count += batch_size
 

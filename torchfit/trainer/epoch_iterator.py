@@ -16,6 +16,8 @@ import warnings
 import torch
 
 from torchfit import nest
+from torchfit.distributed import reduce, runtime
+from torchfit.distributed.sharding import ShardBatch
 
 __all__ = ["EpochIterator"]
 
@@ -61,14 +63,17 @@ class EpochIterator:
         if self.adapter.on_device:
             return batch
         if self.device.type == "cpu":  # host batches are already where they run
-            return self.adapter.finalize(batch)
-        non_blocking = self.device.type == "cuda"
-        batch = nest.map_structure(
-            lambda t: t.to(self.device, non_blocking=non_blocking)
-            if isinstance(t, torch.Tensor) else t,
-            batch,
-        )
-        return self.adapter.finalize(batch)
+            prepared = self.adapter.finalize(batch)
+        else:
+            non_blocking = self.device.type == "cuda"
+            prepared = self.adapter.finalize(nest.map_structure(
+                lambda t: t.to(self.device, non_blocking=non_blocking)
+                if isinstance(t, torch.Tensor) else t,
+                tuple(batch),
+            ))
+        if type(batch) is ShardBatch and type(prepared) is not ShardBatch:
+            return batch.like(prepared)  # a rank's share keeps its scale and positions
+        return prepared
 
     def skip_steps(self, count):
         """Makes the next epoch pass over its first ``count`` batches (resuming mid-epoch).
@@ -94,12 +99,20 @@ class EpochIterator:
             return _prefetch(steps, self._prepare, self.device)
         return ((step, self._prepare(batch)) for step, batch in steps)
 
+    def _batches(self):
+        """One pass of the adapter; under ``torchrun``, for a stream the user shards, it ends on
+        every rank as soon as one rank's data runs out (one flag ``all_reduce`` per step)."""
+        batches = self.adapter.batches()
+        if self.adapter.aligned or not runtime.is_distributed():
+            return batches
+        return _together(batches, self.device)
+
     def _steps(self):
         """``(step, host or device batch)`` for one epoch, past the batches to skip."""
         skip, self._skip = self._skip, 0
         if self.steps_per_epoch is None:
             step = -1
-            for step, batch in enumerate(self.adapter.batches()):
+            for step, batch in enumerate(self._batches()):
                 self._total_steps += 1
                 if step >= skip:
                     yield step, batch
@@ -116,7 +129,7 @@ class EpochIterator:
     def _next_batch(self):
         for attempt in range(2):
             if self._iterator is None:
-                self._iterator = iter(self.adapter.batches())
+                self._iterator = iter(self._batches())
             try:
                 batch = next(self._iterator)
             except StopIteration:
@@ -142,6 +155,15 @@ class EpochIterator:
             "`steps_per_epoch * epochs` batches.",
             stacklevel=3,
         )
+
+
+def _together(batches, device):
+    """``batches`` until any rank has none left (every rank then stops at the same step)."""
+    for batch in batches:
+        if reduce.agree(False, device):  # another rank ran out
+            return
+        yield batch
+    reduce.agree(True, device)  # this rank ran out: the others stop with it
 
 
 def _prefetch(steps, prepare, device):

@@ -42,6 +42,12 @@ One ``fit``, with every callback hook in firing order::
     callbacks.set_fit_context(None)                     # also when fit raises
     return that History                                 # also when no epoch ran: empty
 
+Distributed (``model._strategy``, see ``torchfit.distributed``): the same loop on every rank.
+Before each step the rank's share of the batch sets the loss scale; logs are read reduced across
+ranks (the same floats everywhere); ``stop_training`` is agreed at each epoch end, and after each
+step when a callback that may stop training has batch hooks; ``predict`` gathers every rank's
+rows in input order.
+
 Signals (``signals.py``): during ``fit`` SIGTERM and SIGINT only set ``signals.pending``,
 checked with ``stop_training`` after each step; the last step of an epoch lets validation and
 ``on_epoch_end`` run first, so the stop lands on the epoch boundary.
@@ -52,6 +58,7 @@ import torch
 from torchfit import nest
 from torchfit.callbacks.fit_context import FitContext
 from torchfit.callbacks.history import History
+from torchfit.distributed import reduce
 from torchfit.logs import to_floats
 from torchfit.trainer import inputs
 from torchfit.trainer.signals import FitSignals
@@ -83,6 +90,9 @@ def run_fit(model, train_iterator, callbacks, epochs, initial_epoch=0, val_itera
         model.history = history
     context = model._fit_context = FitContext(callbacks, train_iterator, initial_epoch, epochs)
     callbacks.set_fit_context(context)
+    strategy = getattr(model, "_strategy", None)
+    floats = to_floats if strategy is None else strategy.floats
+    agree_per_step = strategy is not None and callbacks.may_stop_on_batch
     try:
         with FitSignals() as signals:
             model.stop_training = False
@@ -97,20 +107,26 @@ def run_fit(model, train_iterator, callbacks, epochs, initial_epoch=0, val_itera
                 model.train()
                 logs = None
                 for step, batch in train_iterator:
+                    if strategy is not None:
+                        strategy.prepare_step(model, batch)
                     callbacks.on_train_batch_begin(step)
                     logs = model.train_step(batch)
                     callbacks.on_train_batch_end(step, logs)
+                    if agree_per_step:
+                        model.stop_training = strategy.agree(model.stop_training)
                     if model.stop_training or signals.pending:
                         break
                 if logs is None:  # The data ran out before this epoch's first step.
                     break
                 if signals.pending and step + 1 != train_iterator.num_steps:
                     signals.stop(callbacks, epoch, step + 1)  # raises
-                epoch_logs = to_floats(logs)
+                epoch_logs = floats(logs)
                 if val_iterator is not None and _should_validate(epoch, validation_freq):
                     val_logs = run_evaluate(model, val_iterator, callbacks)
                     epoch_logs.update({f"val_{name}": value for name, value in val_logs.items()})
                 callbacks.on_epoch_end(epoch, epoch_logs)
+                if strategy is not None:  # every rank stops at the same epoch
+                    model.stop_training = strategy.agree(model.stop_training)
                 if signals.pending:
                     signals.stop(callbacks, epoch + 1, 0)  # raises
                 if model.stop_training or train_iterator.ran_out_of_data:
@@ -133,7 +149,8 @@ def run_evaluate(model, iterator, callbacks):
             callbacks.on_test_batch_begin(step)
             logs = model.test_step(batch)
             callbacks.on_test_batch_end(step, logs)
-    logs = to_floats(logs)
+    strategy = getattr(model, "_strategy", None)
+    logs = to_floats(logs) if strategy is None else strategy.floats(logs)
     callbacks.on_test_end(logs)
     return logs
 
@@ -143,16 +160,19 @@ def run_predict(model, iterator, callbacks):
     model.eval()
     callbacks.on_predict_begin()
     outputs = []
+    positions = [] if getattr(model, "_strategy", None) is not None else None
     with torch.no_grad():
         for step, batch in iterator:
             callbacks.on_predict_batch_begin(step)
             batch_outputs = model.predict_step(batch)
             outputs.append(batch_outputs)
+            if positions is not None:
+                positions.append(getattr(batch, "positions", None))
             callbacks.on_predict_batch_end(step, {"outputs": batch_outputs})
     callbacks.on_predict_end()
     if not outputs:
         raise ValueError("`predict` received no data: the input produced no batch.")
-    return _concatenate(outputs, inputs.floating_dtype(model))
+    return _concatenate(outputs, inputs.floating_dtype(model), positions)
 
 
 def _to_numpy(tensor, dtype=torch.float32):
@@ -166,13 +186,19 @@ def _to_numpy(tensor, dtype=torch.float32):
     return tensor.cpu().numpy()  # sync: the one copy of the joined outputs to the host
 
 
-def _concatenate(batches, dtype=torch.float32):
+def _concatenate(batches, dtype=torch.float32, positions=None):
     """Joins per-batch output nests along the sample axis, then copies to the host once.
 
     ``dtype`` is the model's floating dtype (``trainer.inputs.floating_dtype``): see ``_to_numpy``.
+    ``positions`` (distributed): each batch's place in the input; every rank's rows are then
+    gathered, in input order (``torchfit.distributed.reduce.gather_outputs``).
     """
     leaves = [nest.flatten(batch) for batch in batches]
     joined = [torch.cat(parts) if len(parts) > 1 else parts[0] for parts in zip(*leaves)]
+    if positions is not None:
+        sizes = [len(parts[0]) for parts in leaves]
+        joined = reduce.gather_outputs(
+            joined, reduce.output_positions(positions, sizes, joined[0].device))
     outputs = nest.pack_sequence_as(batches[0], [_to_numpy(t, dtype) for t in joined])
     # Like Keras, several outputs come back as a list (a dict stays a dict).
     return list(outputs) if isinstance(outputs, tuple) else outputs

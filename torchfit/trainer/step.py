@@ -59,6 +59,10 @@ class StepPolicy:
     # a non-finite one skips both; ``last_check`` is that reading (None: not checked since read).
     check_loss = False
     last_check = None
+    # A distributed rank's share of the global batch (``torchfit.distributed.sharding``): its
+    # loss, a mean over its samples, is multiplied by this, so the average of the ranks'
+    # gradients is that of the whole batch. 0 for a rank left without samples.
+    loss_scale = 1.0
 
     def __init__(self, precision="32", device="cpu", accumulation_steps=1,
                  skip_nonfinite_steps=False):
@@ -78,7 +82,7 @@ class StepPolicy:
         self._frozen = False
         self._warned_frozen = False
 
-    def bind(self, optimizer, params):
+    def bind(self, optimizer, params, distributed=False):
         """Chooses the step for ``optimizer`` and the model's ``params``, once, at ``compile``.
 
         No parameter requires a gradient: forward, losses and metrics run, backward and the step
@@ -96,6 +100,13 @@ class StepPolicy:
         self._frozen = not any(p.requires_grad for p in params)
         self.takes_closure = not self._frozen and takes_closure(optimizer)
         self._plain = self._plain and not (self._frozen or self.takes_closure)
+        if self.takes_closure and distributed:
+            raise ValueError(
+                f"The {type(optimizer).__name__} optimizer's step() takes a closure that "
+                "re-evaluates the loss, which torchfit does not run data parallel (each "
+                "re-evaluation would need its own gradient synchronisation). Use an optimizer "
+                "without a closure such as 'adam', or compile(strategy=None) to train each "
+                "process on its own.")
         if self.takes_closure and self.skip_nonfinite_steps:
             raise ValueError(
                 f"The {type(optimizer).__name__} optimizer's step() takes a closure that "
@@ -128,6 +139,8 @@ class StepPolicy:
         With ``check_loss`` (``TerminateOnNaN`` in the fit's callbacks) a non-finite ``loss``
         skips backward and the step: the weights and optimizer state stay as they were.
         """
+        if self.loss_scale != 1.0:  # a distributed rank's share of the batch
+            loss = loss * self.loss_scale if self.loss_scale else torch.nan_to_num(loss * 0.0)
         if self.check_loss:
             # sync: one per step, what TerminateOnNaN asks for (it then reads this, not the logs)
             self.last_check = bool(torch.isfinite(loss.detach()).all())
@@ -167,6 +180,11 @@ class StepPolicy:
             else:
                 optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+
+    def syncs_next_backward(self):
+        """Whether the next backward ends with an optimizer step (else, under DDP, its gradients
+        need no synchronisation yet: they accumulate locally)."""
+        return (self._micro_steps + 1) % self.accumulation_steps == 0
 
     def set_clipping(self, clipvalue=None, clipnorm=None, global_clipnorm=None, optimizer=None):
         """Clips the gradients before every optimizer step (``compile``'s clipping arguments).

@@ -1,0 +1,164 @@
+"""``Strategy``: what ``compile(strategy=...)`` sets up for a distributed run.
+
+``"auto"`` (the default) is DDP when ``torchrun`` launched more than one process and nothing
+otherwise; ``"ddp"`` and ``"fsdp"`` force one (and need a process group, or ``torchrun``'s
+variables to start one); ``None`` trains each process on its own.
+
+Under DDP the user's module is not replaced: ``model.module`` stays what the user passed, and
+its ``state_dict`` keys are saved. The DDP wrapper (``DistributedDataParallel`` around a small
+module that calls the model) is kept outside the module tree, and ``Model.__call__`` goes
+through it only when gradients are recorded in training mode (``forward``); evaluation and
+prediction call the module itself. Under FSDP the module is sharded in place with
+``fully_shard`` (see ``fsdp.py``), before the optimizer is built.
+"""
+
+import torch
+from torch import nn
+
+from torchfit.distributed import reduce, runtime, sharding
+
+__all__ = ["STRATEGIES", "Strategy", "resolve_strategy"]
+
+STRATEGIES = ("auto", "ddp", "fsdp", None)
+
+
+def resolve_strategy(strategy, device):
+    """The ``Strategy`` for ``compile(strategy=...)``, or ``None`` for a single process.
+
+    Raises:
+        ValueError: an unknown strategy, or ``"ddp"``/``"fsdp"`` without a process group or
+            ``torchrun``'s variables.
+
+    Example:
+        >>> resolve_strategy("auto", "cpu") is None  # not under torchrun
+        True
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"Unknown strategy {strategy!r}. Expected 'auto' (DDP under torchrun "
+                         "with more than one process), 'ddp', 'fsdp' or None.")
+    if strategy is None:
+        return None
+    if strategy == "auto":
+        if runtime.is_distributed():
+            strategy = "ddp"
+        elif runtime.launched_world_size() > 1:
+            strategy = "ddp"
+        else:
+            return None
+    return Strategy(strategy, device)
+
+
+class _Forward(nn.Module):
+    """What DDP wraps: a call of the model (``Model.__call__`` then skips DDP)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, *args, **kwargs):
+        return self.model(*args, **kwargs)
+
+
+class Strategy:
+    """A data-parallel run: the process group, the wrapped model, and what ranks must share.
+
+    Args:
+        kind: ``"ddp"`` or ``"fsdp"``.
+        device: the model's device (NCCL on CUDA, gloo otherwise).
+    """
+
+    def __init__(self, kind, device):
+        self.kind = kind
+        self.device = torch.device(device)
+        self.started_group = runtime.ensure_process_group(self.device)
+        self.rank = runtime.rank()
+        self.world = runtime.world_size()
+        self._ddp = None
+        self._inside = False  # within the DDP forward: Model.__call__ runs the module
+
+    @property
+    def shard(self):
+        """``(rank, world)``: what the data adapters take their share by."""
+        return self.rank, self.world
+
+    def wrap(self, model, sync_batchnorm=False):
+        """Wraps ``model`` for training (DDP) or shards it in place (FSDP); before the optimizer.
+
+        ``sync_batchnorm`` converts the module's BatchNorm layers to ``nn.SyncBatchNorm`` first
+        (CUDA only, as torch's ``SyncBatchNorm``).
+        """
+        module = model.weights_module()
+        if sync_batchnorm:
+            _convert_sync_batchnorm(module)
+        if self.kind == "fsdp":
+            from torchfit.distributed import fsdp  # noqa: PLC0415 (FSDP2 imports are heavy)
+
+            fsdp.shard_module(module)
+            return
+        device_ids = [self.device] if self.device.type == "cuda" else None
+        self._ddp = nn.parallel.DistributedDataParallel(_Forward(model), device_ids=device_ids)
+
+    def routes(self, model):
+        """Whether this ``Model.__call__`` should go through DDP (training, with gradients)."""
+        return (self._ddp is not None and not self._inside and model.training
+                and torch.is_grad_enabled())
+
+    def forward(self, model, args, kwargs):
+        """The DDP forward of ``model``; backward then averages the gradients across ranks.
+
+        On the micro-batches of gradient accumulation that end without an optimizer step, the
+        gradients are not synchronised (DDP's ``no_sync``).
+        """
+        self._ddp.require_backward_grad_sync = model._step.syncs_next_backward()
+        self._inside = True
+        try:
+            return self._ddp(*args, **kwargs)
+        finally:
+            self._inside = False
+
+    def prepare_step(self, model, batch):
+        """Before each training step: the loss scale of this rank's share of ``batch``
+        (``ShardBatch.scale``; 1 for a batch of its own), and, under FSDP, gradient sync only
+        on the micro-batches that apply the optimizer."""
+        model._step.loss_scale = getattr(batch, "scale", 1.0)
+        if self.kind == "fsdp":
+            module = model.weights_module()
+            if hasattr(module, "set_requires_gradient_sync"):
+                module.set_requires_gradient_sync(model._step.syncs_next_backward())
+
+    def states_to_save(self, model, optimizer=True):
+        """``(module state_dict, optimizer state_dict or None)`` for a file rank 0 writes: under
+        DDP each rank's own (they are equal); under FSDP the full tensors, gathered from the
+        shards (a collective: every rank must call it)."""
+        optimizer = model.optimizer if optimizer else None
+        module = model.weights_module()
+        if self.kind == "fsdp":
+            from torchfit.distributed import fsdp  # noqa: PLC0415 (FSDP2 imports are heavy)
+
+            return (fsdp.full_state_dict(module), None if optimizer is None
+                    else fsdp.full_optimizer_state_dict(module, optimizer))
+        return module.state_dict(), None if optimizer is None else optimizer.state_dict()
+
+    def floats(self, logs):
+        """The logs as Python floats, identical on every rank."""
+        return reduce.distributed_to_floats(logs)
+
+    def agree(self, flag):
+        """True on every rank when ``flag`` is true on one (``stop_training``)."""
+        return reduce.agree(flag, self.device)
+
+    def seed(self, seed):
+        """Rank 0's ``seed``, on every rank."""
+        return sharding.shared_seed(seed, self.device)
+
+
+def _convert_sync_batchnorm(module):
+    """Replaces, in place, the BatchNorm layers below ``module`` by ``nn.SyncBatchNorm``."""
+    if isinstance(module, nn.modules.batchnorm._BatchNorm):
+        raise ValueError(
+            "sync_batchnorm=True cannot convert a model that is itself one BatchNorm layer; "
+            "wrap it, e.g. nn.Sequential(bn).")
+    for name, child in module.named_children():
+        converted = nn.SyncBatchNorm.convert_sync_batchnorm(child)
+        if converted is not child:
+            setattr(module, name, converted)
