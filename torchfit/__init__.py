@@ -9,7 +9,17 @@ Example:
     ...               metrics=["accuracy"])
 """
 
-from torchfit import callbacks, data, datasets, losses, metrics, optimizers, schedules, utils
+from torchfit import (
+    callbacks,
+    data,
+    datasets,
+    distributed,
+    losses,
+    metrics,
+    optimizers,
+    schedules,
+    utils,
+)
 from torchfit.layer import Layer
 from torchfit.model import Model
 from torchfit.sequential import Sequential
@@ -23,6 +33,7 @@ __all__ = [
     "callbacks",
     "data",
     "datasets",
+    "distributed",
     "losses",
     "metrics",
     "optimizers",

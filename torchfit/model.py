@@ -13,7 +13,7 @@ from torch import nn
 
 from torchfit import callbacks as callbacks_module
 from torchfit import data as data_module
-from torchfit import distributed, nest, optimizers, saving
+from torchfit import nest, optimizers, saving
 from torchfit.distributed.reduce import DistributedMetricLogs
 from torchfit.distributed.strategy import resolve_strategy
 from torchfit.logs import MetricLogs, to_floats
