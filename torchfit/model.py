@@ -257,6 +257,8 @@ class Model(nn.Module):
         self.optimizer = optimizers.build(optimizer, list(self.parameters()),
                                           paths=optimizers.parameter_paths(self))
         step.bind(self.optimizer, self.parameters(), distributed=self._strategy is not None)
+        if self._strategy is not None:
+            step.agree = self._strategy.agree
         self.optimizer.zero_grad(set_to_none=True)
         self._step = step
         self.run_eagerly = run_eagerly

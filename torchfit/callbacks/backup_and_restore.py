@@ -5,7 +5,7 @@ import warnings
 
 from torchfit import saving
 from torchfit.callbacks.callback import Callback
-from torchfit.distributed import runtime
+from torchfit.distributed import reduce, runtime
 from torchfit.saving.validate import optimizer_problems, state_problems
 from torchfit.callbacks.metric_states import load_metric_states, metric_states
 from torchfit.utils.seed import get_rng_state, set_rng_state
@@ -127,7 +127,14 @@ class BackupAndRestore(Callback):
 
         ``fit`` calls it when SIGTERM stops training at a step boundary
         (``torchfit.trainer.signals``), so a resumed run continues from that very step.
+
+        Under ``torchrun`` it backs up nothing: the signal reaches each rank at its own step (or
+        a peer has died, which is why torchrun sends it), so the collectives of a backup (each
+        rank's running metrics; FSDP's gathered weights) could not complete. The last backup
+        every rank took together stays the one to resume from, exactly.
         """
+        if runtime.is_distributed():
+            return
         self._backup(epoch, step)
 
     # ------------------------------------------------------------------ state
@@ -151,6 +158,9 @@ class BackupAndRestore(Callback):
         }
         if step:  # inside an epoch: its running metrics, to resume the epoch's logs exactly
             training["metrics"] = metric_states(model.metrics)
+            if runtime.is_distributed():  # each rank's own (a collective: every rank backs up)
+                training["metrics"] = reduce.gather_objects(
+                    _on_cpu(training["metrics"]), model.device)
         model_state, optimizer_state = model._states_to_save()  # FSDP: gathered, every rank
         if runtime.is_main_process():
             os.makedirs(self.backup_dir, exist_ok=True)
@@ -172,7 +182,7 @@ class BackupAndRestore(Callback):
                 callback.load_state_dict(training["callbacks"][key])
         self._batches = training["batches"]
         if resume["step"]:  # absent from older backups: those resume the metrics from zero
-            self._metric_states = training.get("metrics")
+            self._metric_states = _own_metric_states(training.get("metrics"), self.path)
         context.resume = resume
 
     def _load_metric_states(self, states):
@@ -236,6 +246,28 @@ class BackupAndRestore(Callback):
                 + "; ".join(problems[:8]) + ". Delete the backup folder to start afresh, or "
                 "run the script that wrote it."
             )
+
+
+def _on_cpu(states):
+    """Metric states with their tensors on the CPU (to travel between ranks)."""
+    return {name: {key: value.cpu() for key, value in state.items()}
+            for name, state in states.items()}
+
+
+def _own_metric_states(saved, path):
+    """This rank's running metric states in a backup's ``"metrics"``: one dict (one process)
+    or a list of every rank's (``torchrun``). Another number of processes than the backup's
+    restarts the metrics from zero, with a warning (the rank states cannot be shared out)."""
+    if saved is None or not isinstance(saved, list) and not runtime.is_distributed():
+        return saved
+    processes = len(saved) if isinstance(saved, list) else 1
+    if processes == runtime.world_size() > 1:
+        return saved[runtime.rank()]
+    warnings.warn(
+        f"The backup in {path} was taken inside an epoch by {processes} process(es), and "
+        f"{runtime.world_size()} resume it: the running metrics of that epoch restart from "
+        "zero, so its logs cover only the batches after the resume.", stacklevel=3)
+    return None
 
 
 def _plural(count, noun):

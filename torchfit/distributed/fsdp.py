@@ -7,16 +7,18 @@ reduce-scatters the gradients, averaged over the ranks as DDP averages them. So 
 the mean over its share of the global batch, and the step is the full-batch step.
 
 Any ``torch.optim`` optimizer built on ``module.parameters()`` *after* sharding steps the
-shards (torch's and torchfit's, whose Keras update rules run their foreach kernels on DTensors;
-Keras's ``clipnorm`` does not yet: see the report of issue 12).
+shards: torch's, and torchfit's, whose Keras update rules run their foreach kernels on DTensors
+(every rule gives the one-process numbers), with ``clipvalue`` and ``global_clipnorm``; not yet
+with Keras's per-gradient ``clipnorm`` (it clamps the norms in place, which DTensor refuses).
 
 The state-dict helpers are collectives: every rank must call them, in the same order. They use
 ``torch.distributed.checkpoint.state_dict``; keys are the bare module's ``state_dict()`` keys
-(no ``_fsdp_wrapped_module`` or ``_orig_mod`` prefixes), so files are those one process writes.
+(FSDP2 adds no prefix, and torch drops a ``torch.compile`` ``_orig_mod.`` one), so the files are
+those one process writes.
 
-Works on CPU with gloo (tested, torch 2.13) and on CUDA with NCCL; the process group must be
-initialised first, and on CUDA each process put on its device (``torch.cuda.set_device``): FSDP
-moves the module to the device of its mesh.
+Tested on CPU with gloo (torch 2.13, 2 processes); CUDA with NCCL follows torch's documentation.
+The process group must be initialised first, and on CUDA each process put on its device
+(``torch.cuda.set_device(local_rank)``): FSDP moves the module to the device of its mesh.
 
 torch.distributed's FSDP and checkpoint packages take about a second to import: they are
 imported by the functions that use them, never by ``import torchfit``.
@@ -36,7 +38,7 @@ Example:
     >>> dist.destroy_process_group()
 """
 
-import copy
+import contextlib
 import sys
 
 import torch
@@ -193,9 +195,10 @@ def full_state_dict(module):
 
     A collective: every rank must call it. Rank 0 gets every entry of the bare module's
     ``state_dict()`` (same keys, same order) as a plain CPU tensor, its own copy; every other
-    rank gets an empty dict (the tensors are gathered to rank 0 only, one at a time, so no rank
-    holds the whole model twice). Save it from rank 0 with ``torch.save``. An unsharded module
-    gives its state dict copied to the CPU (in a process group: on rank 0 only).
+    rank gets an empty dict. Each tensor is all-gathered in turn and kept (on the CPU) by rank 0
+    alone, so no other rank ever holds the whole model. Save it from rank 0 with
+    ``torch.save``. An unsharded module gives its state dict copied to the CPU (in a process
+    group: on rank 0 only).
 
     Args:
         module: A module sharded by ``shard_module`` (or any module).
@@ -279,18 +282,36 @@ def _extra_entries(optimizer):
     return {k: v for k, v in optimizer.state_dict().items() if k not in _OPTIMIZER_KEYS}
 
 
+@contextlib.contextmanager
+def _without_initialising_step(optimizer):
+    """Keep torch from stepping an optimizer that holds no state yet.
+
+    ``get_optimizer_state_dict`` initialises such an optimizer's state by a ``step()`` with zero
+    gradients and a zero learning rate: it would count in torchfit's ``iterations`` and Keras's
+    bias corrections (and Ftrl divides by the learning rate). torch skips that step when a
+    parameter has a gradient: one gets a zero gradient meanwhile.
+    """
+    params = [param for group in optimizer.param_groups for param in group["params"]]
+    fresh = params and not optimizer.state and all(param.grad is None for param in params)
+    if fresh:
+        params[0].grad = torch.zeros_like(params[0])
+    try:
+        yield
+    finally:
+        if fresh:
+            params[0].grad = None
+
+
 def full_optimizer_state_dict(module, optimizer):
     """The full, unsharded state of ``optimizer`` over sharded ``module``, gathered on rank 0.
 
     A collective: every rank must call it. Rank 0 gets torch's full optimizer state dict
     (``get_optimizer_state_dict(..., full_state_dict=True, cpu_offload=True)``): ``"state"`` and
     the ``"params"`` of each of ``"param_groups"`` keyed by parameter name (the keys of
-    ``full_state_dict``), every tensor a plain CPU one, plus the optimizer's own extra entries
-    (torchfit's ``"iterations"``); the other ranks get ``{}``.
-
-    torch initialises the state of an optimizer that has not stepped yet by stepping it once
-    with zero gradients and a zero learning rate; this function undoes that step (it would count
-    in torchfit's ``iterations`` and Keras's bias corrections), and returns an empty ``"state"``.
+    ``full_state_dict``), every tensor a plain CPU one of its own, plus the optimizer's own
+    entries (torchfit's ``"iterations"``, which torch's dict leaves out); the other ranks get
+    ``{}``. The optimizer is left as it was, also one that has not stepped yet (its ``"state"``
+    is then empty; torch would initialise it by stepping it once with a zero learning rate).
 
     Args:
         module: The sharded module.
@@ -302,17 +323,10 @@ def full_optimizer_state_dict(module, optimizer):
     _check_module(module, "full_optimizer_state_dict")
     from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
 
-    fresh = copy.deepcopy(optimizer.state_dict()) if not optimizer.state else None
     extras = _extra_entries(optimizer)
-    state = get_optimizer_state_dict(module, optimizer, options=_full_options(cpu_offload=True))
-    if fresh is not None:
-        optimizer.load_state_dict(fresh)  # undo torch's initialising step
-        if state:
-            state["state"] = {}
-            for group, before in zip(state["param_groups"], fresh["param_groups"]):
-                group.update({k: v for k, v in before.items() if k != "params"})
-                for key in set(group) - set(before):
-                    del group[key]
+    with _without_initialising_step(optimizer):
+        state = get_optimizer_state_dict(module, optimizer,
+                                         options=_full_options(cpu_offload=True))
     if not state:
         return state
     tensors = [t for slots in optimizer.state.values() for t in slots.values()]
@@ -348,6 +362,12 @@ def load_full_optimizer_state_dict(module, optimizer, state):
     CPU); each rank keeps its shards. The other ranks may pass the same dict or None. The extra
     entries (torchfit's ``"iterations"``) are broadcast too and loaded through
     ``optimizer.load_state_dict``. ``state`` itself is not modified.
+
+    torch needs the state of an optimizer that has not stepped yet to exist before it can place
+    the shards, and creates it by a ``step()`` with zero gradients and a zero learning rate
+    (its values are then all replaced). Every torch and torchfit optimizer takes that step but
+    torchfit's ``Ftrl``, whose update divides by the learning rate (``ZeroDivisionError``):
+    load an Ftrl state into an Ftrl that has stepped.
 
     Args:
         module: The sharded module ``optimizer`` optimizes.

@@ -9,6 +9,7 @@ Metrics without declared states (torchmetrics objects) sync themselves in ``comp
 """
 
 import contextlib
+import pickle
 
 import torch
 import torch.distributed as dist
@@ -16,8 +17,8 @@ import torch.distributed as dist
 from torchfit.distributed import runtime
 from torchfit.logs import MetricLogs, to_floats
 
-__all__ = ["DistributedMetricLogs", "agree", "distributed_to_floats", "gather_outputs",
-           "gather_rows", "output_positions", "reduced_states"]
+__all__ = ["DistributedMetricLogs", "agree", "distributed_to_floats", "gather_objects",
+           "gather_outputs", "gather_rows", "output_positions", "reduced_states"]
 
 _OPS = {"sum": dist.ReduceOp.SUM, "mean": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX,
         "min": dist.ReduceOp.MIN}
@@ -87,6 +88,17 @@ class DistributedMetricLogs(MetricLogs):
     The first read after a step reduces every metric at once (one collective per state kind)
     and keeps the results until the next step (``invalidate``). Reading is collective: every
     rank must read the logs at the same points, as torchfit's callbacks do.
+
+    Example:
+        >>> metric = torchfit.metrics.Mean(name="loss")
+        >>> metric.update_state(torch.tensor([1.0, 2.0]))
+        >>> logs = DistributedMetricLogs([metric])
+        >>> dict(logs)  # one process: the metrics' own results
+        {'loss': tensor(1.5000)}
+        >>> metric.update_state(torch.tensor([6.0]))
+        >>> logs.invalidate()  # a step ran: the next read computes again
+        >>> logs["loss"]
+        tensor(3.)
     """
 
     __slots__ = ("_values",)
@@ -109,7 +121,12 @@ class DistributedMetricLogs(MetricLogs):
 
 def distributed_to_floats(logs):
     """``to_floats(logs)``, the same on every rank: a plain dict of tensors (a custom
-    ``train_step``'s) is averaged across ranks; ``DistributedMetricLogs`` are reduced already."""
+    ``train_step``'s) is averaged across ranks; ``DistributedMetricLogs`` are reduced already.
+
+    Example:
+        >>> distributed_to_floats({"loss": torch.tensor(0.5), "steps": 2})  # one process
+        {'loss': 0.5, 'steps': 2}
+    """
     if not runtime.is_distributed() or logs is None or isinstance(logs, DistributedMetricLogs):
         return to_floats(logs)
     values = dict(logs)
@@ -125,7 +142,12 @@ def distributed_to_floats(logs):
 
 
 def agree(flag, device="cpu"):
-    """True on every rank when ``flag`` is true on any (one small ``all_reduce``)."""
+    """True on every rank when ``flag`` is true on any (one small ``all_reduce``).
+
+    Example:
+        >>> agree(False), agree(1)  # one process: the flag itself
+        (False, True)
+    """
     if not runtime.is_distributed():
         return bool(flag)
     value = torch.tensor([int(bool(flag))], device=runtime.collective_device(device))
@@ -134,7 +156,15 @@ def agree(flag, device="cpu"):
 
 
 def gather_rows(tensor):
-    """Every rank's ``tensor`` concatenated along axis 0 in rank order (rows may differ)."""
+    """Every rank's ``tensor`` concatenated along axis 0 in rank order (rows may differ).
+
+    Example:
+        >>> gather_rows(torch.tensor([[1, 2], [3, 4]]))  # one process: the rows as they are
+        tensor([[1, 2],
+                [3, 4]])
+    """
+    if not runtime.is_distributed():
+        return tensor
     world = runtime.world_size()
     device = tensor.device
     target = runtime.collective_device(device)
@@ -151,9 +181,35 @@ def gather_rows(tensor):
     return torch.cat([part[:size] for part, size in zip(parts, sizes)]).to(device)
 
 
+def gather_objects(obj, device="cpu"):
+    """Every rank's picklable ``obj`` (CPU tensors, plain values), in rank order, on every rank.
+
+    Unlike ``torch.distributed.all_gather_object``, whose bytes travel on
+    ``torch.cuda.current_device()`` under NCCL, they travel on ``collective_device(device)``
+    (the model's GPU). In one process: ``[obj]``.
+
+    Example:
+        >>> gather_objects({"step": 3})  # one process
+        [{'step': 3}]
+    """
+    if not runtime.is_distributed():
+        return [obj]
+    data = torch.frombuffer(bytearray(pickle.dumps(obj)), dtype=torch.uint8)
+    data = data.to(runtime.collective_device(device))
+    sizes = gather_rows(torch.tensor([data.numel()], device=data.device)).tolist()  # sync: once
+    everything = gather_rows(data).cpu().numpy().tobytes()
+    ends = [sum(sizes[:i + 1]) for i in range(len(sizes))]
+    return [pickle.loads(everything[end - size:end]) for size, end in zip(sizes, ends)]
+
+
 def output_positions(positions, sizes, device="cpu"):
     """Where this rank's ``predict`` rows go: each batch's ``ShardBatch.positions``, or, for a
-    stream the user shards (``None``), batch after batch with the ranks in order within each."""
+    stream the user shards (``None``), batch after batch with the ranks in order within each.
+
+    Example:
+        >>> output_positions([range(0, 2), [4, 3]], [2, 2])  # two batches' ShardBatch.positions
+        tensor([0, 1, 4, 3])
+    """
     rank, world = runtime.rank(), runtime.world_size()
     parts = []
     for index, (where, size) in enumerate(zip(positions, sizes)):
@@ -169,6 +225,11 @@ def gather_outputs(leaves, positions):
     ``leaves`` are this rank's joined outputs (one tensor per output), ``positions`` the place of
     each row in the input (``output_positions``). A position dealt to two ranks (a
     ``DistributedSampler``'s padding) keeps one row.
+
+    Example:
+        >>> rows = torch.tensor([10.0, 11.0, 14.0, 13.0])
+        >>> gather_outputs([rows], torch.tensor([0, 1, 4, 3]))  # one process: in input order
+        [tensor([10., 11., 13., 14.])]
     """
     every = gather_rows(positions)
     order = torch.argsort(every, stable=True)

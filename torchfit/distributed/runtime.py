@@ -40,17 +40,34 @@ def is_distributed():
 
 
 def world_size():
-    """The number of processes (1 outside a distributed run)."""
-    return dist.get_world_size() if _initialized() else 1
+    """The number of processes: the process group's, else ``torchrun``'s ``WORLD_SIZE`` (before
+    ``compile`` starts the group), else 1.
+
+    Example:
+        >>> world_size()  # a plain python process
+        1
+    """
+    return dist.get_world_size() if _initialized() else int(os.environ.get("WORLD_SIZE", 1))
 
 
 def rank():
-    """This process's global rank (0 outside a distributed run)."""
-    return dist.get_rank() if _initialized() else 0
+    """This process's global rank: the process group's, else ``torchrun``'s ``RANK`` (before
+    ``compile`` starts the group), else 0.
+
+    Example:
+        >>> rank()  # a plain python process
+        0
+    """
+    return dist.get_rank() if _initialized() else int(os.environ.get("RANK", 0))
 
 
 def local_rank():
-    """This process's rank on its machine: ``LOCAL_RANK`` as ``torchrun`` sets it, else 0."""
+    """This process's rank on its machine: ``LOCAL_RANK`` as ``torchrun`` sets it, else 0.
+
+    Example:
+        >>> local_rank()  # a plain python process
+        0
+    """
     return int(os.environ.get("LOCAL_RANK", 0))
 
 
@@ -65,7 +82,11 @@ def is_main_process():
 
 
 def barrier():
-    """Waits for every process (nothing to wait for in a single process)."""
+    """Waits for every process (nothing to wait for in a single process).
+
+    Example:
+        >>> barrier()  # one process: returns at once
+    """
     if is_distributed():
         dist.barrier()
 
@@ -75,6 +96,10 @@ def launched_world_size():
 
     Raises:
         ValueError: ``WORLD_SIZE`` is not a positive integer.
+
+    Example:
+        >>> launched_world_size()  # not launched by torchrun: WORLD_SIZE is unset
+        1
     """
     value = os.environ.get("WORLD_SIZE", "1")
     try:
@@ -96,6 +121,13 @@ def ensure_process_group(device):
 
     Raises:
         ValueError: ``WORLD_SIZE > 1`` but ``torchrun``'s rendezvous variables are missing.
+
+    Example:
+        >>> import torch.distributed as dist
+        >>> dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+        >>> ensure_process_group("cpu")  # the user's group runs: torchfit starts none
+        False
+        >>> dist.destroy_process_group()
     """
     if _initialized():
         return False
@@ -120,7 +152,12 @@ def _destroy():
 
 def collective_device(device):
     """Where tensors for a collective must live: a CUDA device under NCCL (``device`` when it is
-    one, else the current one), the CPU otherwise."""
+    one, else the current one), the CPU otherwise.
+
+    Example:
+        >>> collective_device("cpu")  # no NCCL group
+        device(type='cpu')
+    """
     if _initialized() and dist.get_backend() == "nccl":
         device = torch.device(device)
         return device if device.type == "cuda" else torch.device("cuda",
@@ -129,6 +166,11 @@ def collective_device(device):
 
 
 def print_on_main(*args, **kwargs):
-    """``print`` on rank 0 only (a callback's messages appear once per job, not per rank)."""
+    """``print`` on rank 0 only (a callback's messages appear once per job, not per rank).
+
+    Example:
+        >>> print_on_main("Epoch 1: saving model")  # one process is rank 0
+        Epoch 1: saving model
+    """
     if is_main_process():
         print(*args, **kwargs)

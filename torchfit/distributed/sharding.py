@@ -53,6 +53,14 @@ class ShardBatch(tuple):
     - ``scale``: ``n_r * world / m``, what the step multiplies this rank's loss by;
     - ``positions``: the places of its samples in the input (a ``range`` or a list; ``predict``
       puts the gathered outputs back there), or ``None``.
+
+    Example:
+        >>> batch = ShardBatch((torch.ones(3, 2), torch.zeros(3)), scale=1.2,
+        ...                    positions=range(0, 3))
+        >>> len(batch), batch.scale, batch.positions
+        (2, 1.2, range(0, 3))
+        >>> batch.like(tuple(t * 2 for t in batch)).scale  # moved or cast: the same share
+        1.2
     """
 
     scale = 1.0
@@ -73,6 +81,10 @@ def shared_seed(seed, device="cpu"):
     """Rank 0's ``seed`` on every rank (a broadcast), so that all ranks draw the same order.
 
     In one process the seed comes back unchanged.
+
+    Example:
+        >>> shared_seed(1234)
+        1234
     """
     if not runtime.is_distributed():
         return seed
@@ -86,6 +98,13 @@ def check_shardable(batch_size, num_samples, world):
 
     Raises:
         ValueError: ``batch_size`` or ``num_samples`` is smaller than ``world``.
+
+    Example:
+        >>> check_shardable(batch_size=64, num_samples=1000, world=4)  # nothing to refuse
+        >>> check_shardable(batch_size=2, num_samples=1000, world=4)
+        Traceback (most recent call last):
+        ...
+        ValueError: batch_size=2 is the global batch, shared by 4 processes, ...
     """
     if num_samples < world:
         raise ValueError(
@@ -108,6 +127,13 @@ class ShardedBatchSampler(Sampler):
     ``ShardBatch``. A rank left without samples by an uneven last batch is dealt that batch's
     first sample, with ``positions`` empty: the adapter keeps none of its rows (an empty batch
     cannot be collated).
+
+    Example:
+        >>> sampler = ShardedBatchSampler(5, 4, False, rank=1, world=2)  # batches of 4 and 1
+        >>> list(sampler)  # rank 1's half of the first batch, then a stand-in for the second
+        [[2, 3], [4]]
+        >>> sampler.shares  # (scale, positions): no sample of the last batch is rank 1's
+        [(1.0, range(2, 4)), (0.0, range(5, 5))]
     """
 
     def __init__(self, size, batch_size, shuffle, rank, world, device="cpu"):
@@ -152,6 +178,12 @@ def distributed_loader(loader, rank, world, shuffle_seed):
 
     Raises:
         ValueError: the loader has a custom sampler or batch sampler.
+
+    Example:
+        >>> loader = torch.utils.data.DataLoader(range(5), batch_size=2, shuffle=True)
+        >>> rebuilt = distributed_loader(loader, rank=1, world=2, shuffle_seed=0)
+        >>> type(rebuilt.sampler).__name__, rebuilt.batch_size, rebuilt.sampler.shuffle
+        ('DistributedSampler', 2, True)
     """
     sampler = loader.sampler
     if isinstance(sampler, DistributedSampler):

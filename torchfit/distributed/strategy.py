@@ -89,12 +89,19 @@ class Strategy:
         """
         module = model.weights_module()
         if sync_batchnorm:
+            if self.device.type != "cuda":
+                raise ValueError(
+                    f"sync_batchnorm=True needs CUDA: torch's SyncBatchNorm runs on GPUs only, "
+                    f"and the model is on {self.device}. Use sync_batchnorm=False (each process "
+                    "then normalises with the statistics of its own share of the batch).")
             _convert_sync_batchnorm(module)
         if self.kind == "fsdp":
             from torchfit.distributed import fsdp  # noqa: PLC0415 (FSDP2 imports are heavy)
 
             fsdp.shard_module(module)
             return
+        if not any(p.requires_grad for p in model.parameters()):
+            return  # nothing to synchronise: the step is skipped (StepPolicy.bind warns)
         device_ids = [self.device] if self.device.type == "cuda" else None
         self._ddp = nn.parallel.DistributedDataParallel(_Forward(model), device_ids=device_ids)
 

@@ -135,6 +135,8 @@ def run_fit(model, train_iterator, callbacks, epochs, initial_epoch=0, val_itera
     finally:
         model._fit_context = None
         callbacks.set_fit_context(None)
+        if strategy is not None:  # train_on_batch and custom loops use their batch as it is
+            model._step.loss_scale = 1.0
     return history if history is not None else model.history
 
 

@@ -11,7 +11,9 @@ when it shuts its workers down) is SIGTERM, followed by SIGKILL after a grace pe
   ended by SIGTERM). ``on_train_end`` is not called: training did not end. ``SystemExit`` rather
   than re-killing the process with the default handler, so that ``finally`` blocks, context
   managers and ``atexit`` handlers (log files, TensorBoard writers, a piped stdout) still run.
-  Running the script again with the same ``BackupAndRestore`` resumes from that step.
+  Running the script again with the same ``BackupAndRestore`` resumes from that step. (Under
+  ``torchrun`` that backup is not taken: the run resumes from the last backup all ranks took
+  together; see ``BackupAndRestore.backup_at``.)
 - SIGINT (Ctrl-C) raises ``KeyboardInterrupt`` at the next step boundary, so no optimizer step is
   half applied. A SIGINT while a signal is already pending raises at once (so a step or a data
   loader that hangs can still be interrupted: press Ctrl-C twice).

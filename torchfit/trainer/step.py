@@ -63,6 +63,9 @@ class StepPolicy:
     # loss, a mean over its samples, is multiplied by this, so the average of the ranks'
     # gradients is that of the whole batch. 0 for a rank left without samples.
     loss_scale = 1.0
+    # Distributed: ``agree(flag)`` is True on every rank when ``flag`` is on one (set at
+    # ``compile``), so that a rank never skips a backward the others synchronise.
+    agree = None
 
     def __init__(self, precision="32", device="cpu", accumulation_steps=1,
                  skip_nonfinite_steps=False):
@@ -144,6 +147,8 @@ class StepPolicy:
         if self.check_loss:
             # sync: one per step, what TerminateOnNaN asks for (it then reads this, not the logs)
             self.last_check = bool(torch.isfinite(loss.detach()).all())
+            if self.agree is not None:  # a non-finite loss on any rank skips the step on all
+                self.last_check = not self.agree(not self.last_check)
             if not self.last_check:
                 return
         if self._plain:  # the common path: exactly the plain torch step

@@ -1,0 +1,41 @@
+"""Runs a worker script in one process or under ``torchrun``, with a timeout (a hang fails)."""
+
+import os
+import socket
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+
+def free_port():
+    """A TCP port nobody listens on now, for torchrun's rendezvous."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def environment():
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=ROOT)
+    for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(name, None)
+    return env
+
+
+def run_script(script, *args, nproc=None, timeout=180, extra=()):
+    """Runs ``tests/distributed/<script>`` with ``args``: in this interpreter's python when
+    ``nproc`` is None, else under ``torchrun --nproc_per_node=nproc``. Returns the completed
+    process (stdout and stderr together in ``stdout``); fails the test on a non-zero exit."""
+    path = os.path.join(HERE, script)
+    if nproc is None:
+        command = [sys.executable, path, *map(str, args)]
+    else:
+        command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
+                   f"--master_port={free_port()}", *extra, path, *map(str, args)]
+    result = subprocess.run(command, env=environment(), cwd=ROOT, timeout=timeout,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if result.returncode != 0:
+        raise AssertionError(f"{' '.join(command)} exited with {result.returncode}:\n"
+                             f"{result.stdout[-6000:]}")
+    return result
