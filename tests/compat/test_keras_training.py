@@ -79,7 +79,7 @@ def test_the_compat_extra_pins_keras_and_test_sh_installs_it():
     extras = tomllib.loads((root / "pyproject.toml").read_text())["project"][
         "optional-dependencies"]
     assert extras["compat"] == ["keras==3.15.1"]
-    assert 'setup_env.sh" "test,plot,compat"' in (root / "scripts" / "test.sh").read_text()
+    assert 'setup_env.sh" "test,plot,compat,' in (root / "scripts" / "test.sh").read_text()
 
 
 def test_regression_with_sample_weights_validation_and_weighted_metrics(keras):

@@ -188,17 +188,30 @@ def _bad_load(rank):
 
 
 def _snapshot(rank):
-    """Whether a full state dict keeps its values when the module's buffers change after."""
+    """Whether full state dicts keep their values when the module's buffers and torch Adam's
+    ``step`` counters (tensors that are not sharded) change afterwards."""
     module = fsdp.shard_module(nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4)))
+    optimizer = torch.optim.Adam(module.parameters())
+    module(torch.randn(8, 4)).sum().backward()
+    optimizer.step()
     state = fsdp.full_state_dict(module)
+    optimizer_state = fsdp.full_optimizer_state_dict(module, optimizer)
     before = None if rank else state["1.running_mean"].clone()
-    module(torch.randn(8, 4) + 3.0)  # training mode: updates running_mean in place
-    return None if rank else bool(torch.equal(before, state["1.running_mean"]))
+    module(torch.randn(8, 4) + 3.0).sum().backward()  # updates running_mean in place
+    optimizer.step()
+    if rank:
+        return None
+    return [bool(torch.equal(before, state["1.running_mean"])),
+            float(optimizer_state["state"]["0.weight"]["step"])]
 
 
 def _checkpoint_case(out_dir, rank, world_size):
     report = {name: _checkpoint_model(out_dir, rank, world_size, name)
               for name in ("torch_adam", "adam", "adam_schedule", "sgd")}
+    try:  # raised on every rank alike, before the first collective that could be left waiting
+        report["ftrl"] = _checkpoint_model(out_dir, rank, world_size, "ftrl")
+    except ZeroDivisionError as error:
+        report["ftrl"] = {"error": f"{type(error).__name__}: {error}"}
     report["unstepped"] = _unstepped(rank)
     report["bad_load_error"] = _bad_load(rank)
     report["snapshot_kept"] = _snapshot(rank)

@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
+import torch
 
 from keras_port import clipped_gradient, golden_run, single_step
-from torchfit.optimizers import Ftrl
+from torchfit.optimizers import Ftrl, build
 
 ARGS = dict(
     learning_rate=0.05, learning_rate_power=-0.2, initial_accumulator_value=0.4,
@@ -67,3 +68,13 @@ def test_invalid_learning_rate_power():
         r"learning_rate_power=0.1.$",
     ):
         Ftrl(learning_rate_power=0.1)
+
+
+def test_a_zero_learning_rate_moves_nothing():
+    """FTRL divides by the rate; at 0 (a warm-up's first step, or torch's state initialisation
+    that steps with lr=0) the step is skipped instead of failing with ZeroDivisionError."""
+    param = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    optimizer = build(Ftrl(learning_rate=0.0), [param])
+    param.grad = torch.tensor([0.5, 0.5])
+    optimizer.step()
+    assert torch.equal(param.detach(), torch.tensor([1.0, -2.0]))

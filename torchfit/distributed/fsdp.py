@@ -365,9 +365,8 @@ def load_full_optimizer_state_dict(module, optimizer, state):
 
     torch needs the state of an optimizer that has not stepped yet to exist before it can place
     the shards, and creates it by a ``step()`` with zero gradients and a zero learning rate
-    (its values are then all replaced). Every torch and torchfit optimizer takes that step but
-    torchfit's ``Ftrl``, whose update divides by the learning rate (``ZeroDivisionError``):
-    load an Ftrl state into an Ftrl that has stepped.
+    (its values are then all replaced); every torch and torchfit optimizer takes that step
+    (torchfit's ``Ftrl``, whose update divides by the rate, skips it).
 
     Args:
         module: The sharded module ``optimizer`` optimizes.

@@ -110,8 +110,9 @@ def _clip_each_norm_(grads, clipnorm):
     for grad in grads:
         by_key.setdefault((grad.device, grad.dtype), []).append(grad)
     for group in by_key.values():
-        scales = torch._foreach_norm(group)
-        torch._foreach_clamp_min_(scales, clipnorm)
+        # Out of place: on FSDP's sharded (DTensor) gradients a norm is a partial value that an
+        # in-place clamp cannot take.
+        scales = torch._foreach_clamp_min(torch._foreach_norm(group), clipnorm)
         torch._foreach_reciprocal_(scales)
         torch._foreach_mul_(scales, clipnorm)
         torch._foreach_mul_(group, scales)

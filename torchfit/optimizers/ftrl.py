@@ -17,6 +17,8 @@ class _FtrlUpdate(KerasUpdate):
 
     def _update(self, group, params, grads, states):
         lr, power = group["lr"], -group["learning_rate_power"]
+        if lr == 0:  # the FTRL step divides by the rate: at 0 (a warm-up's start) nothing moves
+            return
         l1 = group["l1_regularization_strength"]
         l2 = group["l2_regularization_strength"] + group["beta"] / (2.0 * lr)
         accumulators = [state["accumulator"] for state in states]
