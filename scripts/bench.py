@@ -12,6 +12,11 @@ Workload C: workload A with the training data fed through
 ``DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True)``; its floor is the hand-written
 DataLoader loop.
 
+Workload DDP (``--workloads ddp``, not in the default set): workload A split over 2 CPU processes
+with gloo, the batch per process being A's (64, so 128 global): torchfit's ``fit`` under torchrun
+against a hand-written ``DistributedDataParallel`` loop, interleaved in one torchrun job that this
+script launches (``scripts/bench_ddp.py``).
+
 Contenders, run round-robin so that machine noise hits all of them alike:
 - ``minimal loop``: the floor of A and B. Tensors built once, ``randperm`` + index per batch, loss
   and accuracy summed on the device, one sync per epoch.
@@ -525,7 +530,7 @@ def ratio(steady, key, floor_key):
 
 
 def target_lines(steady):
-    """The CPU targets, PASS/FAIL from this run's medians."""
+    """The CPU targets, PASS/FAIL from this run's medians (DDP's when it ran)."""
     checks = [
         ("torchfit ≤ 1.05× the minimal loop on A",
          ratio(steady, "A:torchfit", "A:raw"), "≤", 1.05),
@@ -538,6 +543,9 @@ def target_lines(steady):
         ("torchfit ≥ 3× faster than Lightning on A",
          ratio(steady, "A:lightning", "A:torchfit"), "≥", 3),
     ]
+    if "ddp:torchfit" in steady:
+        checks.append(("torchfit ≤ 1.05× the hand-written DDP loop",
+                       ratio(steady, "ddp:torchfit", "ddp:raw"), "≤", 1.05))
     lines = ["CPU targets:", ""]
     for text, value, op, bound in checks:
         if value is None:
@@ -548,7 +556,7 @@ def target_lines(steady):
     return lines
 
 
-def report(args, data_a, data_b, selected, results, peaks, inference, imports):
+def report(args, data_a, data_b, selected, results, peaks, inference, imports, ddp=None):
     steady, first = results.steady, results.first
     wanted = [w for w in "ABC" if w in args.workloads]
     lines = [f"Machine: {machine()}", "",
@@ -580,6 +588,11 @@ def report(args, data_a, data_b, selected, results, peaks, inference, imports):
                           f"{jit_steady:.3f} s/epoch, so compiling took about "
                           f"{jit_first - jit_steady:.1f} s."]
         lines.append("")
+    if ddp is not None:
+        import bench_ddp  # noqa: PLC0415 (it imports this file: only when the workload runs)
+
+        lines += bench_ddp.report_lines(ddp, args.epochs, args.rounds) + [""]
+        steady = {**steady, **{key: value["steady"] for key, value in ddp["results"].items()}}
     if peaks:
         lines += ["Peak MiB: peak RSS (`VmHWM`) of a fresh process that imports only what "
                   "the contender needs, loads the data and runs it once "
@@ -640,7 +653,10 @@ def parse_args():
                         help="rounds that run B's jit_compile=True contender (default 1)")
     parser.add_argument("--import-repeats", type=int,
                         help="fresh interpreters per import time (default 3; --quick: 1)")
-    parser.add_argument("--workloads", default="A,B,C", help="which workloads (default A,B,C)")
+    parser.add_argument("--workloads", default="A,B,C",
+                        help="which workloads: A, B, C, DDP (default A,B,C)")
+    parser.add_argument("--ddp-procs", type=int, default=2,
+                        help="processes of the DDP workload (default 2)")
     parser.add_argument("--threads", type=int,
                         help="torch.set_num_threads(N) first (default: torch's choice; 1 gives "
                              "steadier numbers on a busy machine)")
@@ -661,8 +677,8 @@ def parse_args():
         if getattr(args, name) is None:
             setattr(args, name, small if quick else full)
     args.workloads = {w.strip().upper() for w in args.workloads.split(",") if w.strip()}
-    if not args.workloads <= set(TABLES):
-        parser.error(f"--workloads takes A, B and/or C; got {sorted(args.workloads)}")
+    if not args.workloads <= set(TABLES) | {"DDP"}:
+        parser.error(f"--workloads takes A, B, C and/or DDP; got {sorted(args.workloads)}")
     if args.only:
         known = {k for t in TABLES.values() for k in t}
         if args.only not in known:
@@ -687,8 +703,14 @@ def main():
         keys = [key for key in keys if every[key].requires is None]
     selected = {key: every[key] for key in keys}
 
+    ddp = None
+    if "DDP" in args.workloads and not args.only:
+        import bench_ddp  # noqa: PLC0415 (it imports this file: only when the workload runs)
+
+        ddp = bench_ddp.launch(args.rounds, args.epochs, args.tiles, args.val_size,
+                               procs=args.ddp_procs)
     with cold_inductor_cache(enabled="B:torchfit-jit" in selected):
-        results = measure(selected, args.rounds)
+        results = measure(selected, args.rounds) if selected else Results({}, {}, {}, {}, {})
     if args.only and args.memory:  # the child of measure_memory: report and stop
         print(f"peak_rss_mib={peak_rss_mib():.1f}")
         return
@@ -698,8 +720,9 @@ def main():
     inference = None
     if "A" in args.workloads and not args.only:
         inference = inference_times(data_a, repeats=2 if args.quick else max(5, args.rounds * 2))
-    imports = import_times(args.import_repeats, peers=not args.no_peers) if not args.only else None
-    text = report(args, data_a, data_b, selected, results, peaks, inference, imports)
+    imports = (import_times(args.import_repeats, peers=not args.no_peers)
+               if selected and not args.only else None)
+    text = report(args, data_a, data_b, selected, results, peaks, inference, imports, ddp)
     print(text)
     if args.markdown:
         with open(args.markdown, "w") as f:

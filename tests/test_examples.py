@@ -89,3 +89,64 @@ def test_callbacks_example(tmp_path, capsys):
     assert results["checkpoints"] and all(f.endswith(".h5") for f in results["checkpoints"])
     assert len(results["loss_history"].losses) == 79  # 5,000 samples / 64
     assert results["tensorboard_runs"] == ["train", "validation"]
+
+
+def test_export_example_agrees_with_predict(tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    import export
+
+    results = export.main(str(tmp_path), epochs=1, verbose=0)
+    assert "they agree" in capsys.readouterr().out
+    assert results["agree"] and results["differences"]["pt2"] <= 1e-5
+    assert results["differences"]["onnx"] <= 1e-4 and results["accuracy"] > 0.7
+    assert sorted(os.listdir(tmp_path)) == ["mnist.onnx", "mnist.pt2", "mnist.safetensors"]
+    export.get_model().module.load_state_dict(
+        safetensors_torch.load_file(results["paths"]["safetensors"]))
+
+
+def test_big_data_example_streams_a_memmap_and_an_hdf5_file(capsys):
+    import big_data
+    from torchfit.data import disk
+
+    history, results, kind = big_data.main(epochs=1, verbose=0)
+    out = capsys.readouterr().out
+    assert kind == "DiskArrayAdapter" and "peak memory grew by" in out
+    assert history.params["steps"] == 71  # 4,500 training samples (validation_split=0.1) / 64
+    assert results[1] > 0.75  # 10,000 test images, read from HDF5
+    assert disk.LOAD_FRACTION == 0.25  # restored after the example
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models train several times faster on one thread on a shared machine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_scikit_learn_example_searches_a_pipeline(one_thread, capsys):
+    pytest.importorskip("sklearn")
+    import scikit_learn
+
+    search, test_accuracy, scores = scikit_learn.main(cv=2)
+    assert "best parameters:" in capsys.readouterr().out
+    assert search.best_params_["net__fit_kwargs"]["epochs"] == 5  # more epochs win
+    assert len(search.cv_results_["params"]) == 4 and search.best_score_ > 0.9
+    assert test_accuracy > 0.9 and len(scores) == 2 and min(scores) > 0.7
+
+
+def test_lr_finder_example_trains_with_the_suggestion(one_thread, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    import lr_finder
+
+    finder, history, accuracy = lr_finder.main(str(tmp_path), epochs=1, verbose=0)
+    assert "suggestion:" in capsys.readouterr().out
+    assert len(finder.learning_rates) == len(finder.losses) > 12
+    assert 1e-6 <= finder.suggestion <= 1.0 and accuracy > 0.8
+    assert sorted(os.listdir(tmp_path)) == ["history.png", "lr_finder.png"]
+    assert history.history["val_accuracy"][-1] > 0.8

@@ -3,7 +3,9 @@
 ``fit``, ``evaluate`` and ``predict`` only validate their arguments and assemble the pieces (data
 adapters, epoch iterators, callbacks); the loops live in ``torchfit/trainer/loops.py``. The work of
 one batch happens in ``train_step`` / ``test_step`` / ``predict_step``, which call
-``compute_loss`` and ``compute_metrics``: override those to customise training.
+``compute_loss`` and ``compute_metrics``: override those to customise training. Weights and
+files (``save_weights`` / ``load_weights``, ``save`` / ``load``, ``export``) come from
+``torchfit/trainer/weights.py``.
 """
 
 import inspect
@@ -13,11 +15,11 @@ from torch import nn
 
 from torchfit import callbacks as callbacks_module
 from torchfit import data as data_module
-from torchfit import nest, optimizers, saving
+from torchfit import nest, optimizers
 from torchfit.distributed.reduce import DistributedMetricLogs
 from torchfit.distributed.strategy import resolve_strategy
 from torchfit.logs import MetricLogs, to_floats
-from torchfit.trainer import arguments, checkpoint, loops
+from torchfit.trainer import arguments, loops, lr_finder
 from torchfit.trainer.additions import Additions
 from torchfit.trainer.arguments import NotCompiledError, resolve_device  # noqa: F401 (re-exported)
 from torchfit.trainer.compile_utils import CompiledLoss, CompiledMetrics
@@ -31,13 +33,14 @@ from torchfit.trainer.inputs import (
 )
 from torchfit.trainer.jit import check_jit_compile, set_jit
 from torchfit.trainer.step import StepPolicy
+from torchfit.trainer.weights import WeightsMixin
 from torchfit.utils.summary import summary as summary_table
 from torchfit.utils.validation import check_kwargs
 
 __all__ = ["Model", "NotCompiledError", "resolve_device"]
 
 
-class Model(nn.Module):
+class Model(WeightsMixin, nn.Module):
     """Keras's training API on a PyTorch module.
 
     Wrap an existing module, or subclass and define ``forward``:
@@ -406,7 +409,8 @@ class Model(nn.Module):
             self._forward_names = forward_keywords(target.forward)
         check_input_names(x, self._forward_names, type(target).__name__)
 
-    def _adapter(self, x, y, sample_weight, batch_size, shuffle=False, class_weight=None):
+    def _adapter(self, x, y, sample_weight, batch_size, shuffle=False, class_weight=None,
+                 predicting=False):
         self._check_forward = True  # first-batch checks, once per call (no per-step sync)
         if self.compiled_loss is not None:  # labels (and class_weight keys) vs the outputs
             loss = self.compiled_loss
@@ -415,7 +419,8 @@ class Model(nn.Module):
             x, y, sample_weight, batch_size=batch_size, shuffle=shuffle,
             class_weight=class_weight, device=self.device, dtype=floating_dtype(self),
             check_batch=first_batch_check(self, Model),
-            shard=self._strategy.shard if self._strategy is not None else None,
+            shard=None if self._strategy is None else (
+                self._strategy.predict_shard if predicting else self._strategy.shard),
         )
 
     def _callbacks(self, callbacks, verbose, epochs, steps, add_history=False):
@@ -518,7 +523,8 @@ class Model(nn.Module):
         verbose = arguments.resolve_verbose(verbose)
         arguments.check_runnable(self, Model)
         self.to(self.device)
-        iterator = EpochIterator(self._adapter(x, None, None, batch_size), steps, self.device)
+        iterator = EpochIterator(self._adapter(x, None, None, batch_size, predicting=True), steps,
+                                 self.device)
         callback_list = self._callbacks(callbacks, verbose, 1, iterator.num_steps)
         return loops.run_predict(self, iterator, callback_list)
 
@@ -560,6 +566,26 @@ class Model(nn.Module):
             outputs = self.predict_step(data)
         return loops._concatenate([outputs], floating_dtype(self))
 
+    def find_learning_rate(self, x=None, y=None, batch_size=None, min_learning_rate=1e-7,
+                           max_learning_rate=1.0, steps=100, sample_weight=None):
+        """An exponential learning-rate sweep (fastai's / Lightning's ``lr_find``); returns a
+        ``LearningRateFinder`` with ``learning_rates``, ``losses``, ``suggestion``, ``plot()``.
+
+        Weights, buffers and the optimizer (state, learning rate, schedule, ``iterations``) are
+        restored afterwards; see ``torchfit.trainer.lr_finder``.
+
+        Example:
+            >>> model = torchfit.Sequential(nn.Linear(3, 1))
+            >>> model.compile(optimizer="sgd", loss="mse")
+            >>> x = np.random.rand(256, 3).astype("float32")
+            >>> finder = model.find_learning_rate(x, x.sum(1, keepdims=True), batch_size=16,
+            ...                                   steps=30)
+            >>> 1e-7 <= finder.suggestion <= 1.0
+            True
+        """
+        return lr_finder.find_learning_rate(self, x, y, batch_size, min_learning_rate,
+                                            max_learning_rate, steps, sample_weight)
+
     def summary(self, example_inputs=None, print_fn=print, line_length=None):
         """Prints (and returns) a Keras-style table of submodules, output shapes and parameters.
 
@@ -568,47 +594,3 @@ class Model(nn.Module):
         """
         return summary_table(self, example_inputs=example_inputs, print_fn=print_fn,
                              line_length=line_length)
-
-    # ------------------------------------------------------------------ weights
-    def weights_module(self):
-        return self.module if self.module is not None else self
-
-    def save_weights(self, filepath):
-        """Writes the weights (``.pt`` or ``.h5``) under the wrapped module's keys, atomically.
-
-        Under ``torchrun`` rank 0 writes; with ``strategy="fsdp"`` every rank must call it (the
-        full weights are gathered from the shards)."""
-        saving.save_state_dict(self._states_to_save(optimizer=False)[0], filepath)
-
-    def _states_to_save(self, optimizer=True):
-        """``(module state_dict, optimizer state_dict or None)`` as files hold them: the bare
-        module's keys, and under FSDP the full tensors gathered from the shards."""
-        if self._strategy is not None:
-            return self._strategy.states_to_save(self, optimizer)
-        optimizer = self.optimizer if optimizer else None
-        return (self.weights_module().state_dict(),
-                optimizer.state_dict() if optimizer is not None else None)
-
-    def load_weights(self, filepath, strict=True):
-        """Loads weights written by ``save_weights``/``save`` (or a plain module state_dict).
-
-        All or nothing: a file that does not match (keys, shapes, dtypes) raises a
-        ``ValueError`` listing every problem, and no weight changes. ``strict=False`` skips
-        missing and unexpected keys (shapes and dtypes must still match).
-        """
-        checkpoint.load_weights(self, filepath, strict)
-
-    def save(self, filepath):
-        """Writes weights, optimizer state, epoch and step, and ``History`` atomically.
-
-        The file restores into a model built from the same code with ``load``; it holds tensors
-        and plain values only, so loading never unpickles objects.
-        """
-        checkpoint.save_model(self, filepath)
-
-    def load(self, filepath):
-        """Restores what ``save`` wrote. Compile first to restore the optimizer state too.
-
-        All or nothing, as ``load_weights``: the weights and optimizer state are checked first.
-        """
-        checkpoint.load_model(self, filepath)

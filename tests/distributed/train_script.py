@@ -1,9 +1,13 @@
-"""A user's training script, run by tests/distributed/test_ddp.py in one process and under torchrun.
+"""A user's training script, run by tests/distributed/test_ddp_training.py in one process and
+under torchrun.
 
 ``python train_script.py OUT CASE``: trains the case's model on the case's data (the same seed
 everywhere), then writes ``OUT/rank<r>.npz`` with the History, the trained weights, evaluate's
-results and predict's outputs, as every rank sees them. Cases (``CASES``) vary the data kind,
-the batch size (even or uneven last batch), sample and class weights, and the fit options.
+results and predict's outputs, as every rank sees them, and the world size. ``CASE`` is a JSON
+dict of options, or names from ``CASES`` joined by commas (``all``: every one), each then written
+to ``OUT/<name>_rank<r>.npz``: one launch runs many cases. Cases vary the data kind, the batch
+size (even or uneven last batch, a last batch of one sample), sample and class weights, and the
+fit options.
 """
 
 import json
@@ -15,6 +19,24 @@ import torch
 from torch import nn
 
 import torchfit
+
+# 16 samples a batch: 64 samples end on an even batch (8 per rank), 69 on one of 5 (3 and 2), 65
+# on one of 1 (rank 1 gets nothing); evaluate and predict batch the same way. "fit": more fit
+# arguments (steps_per_epoch=3: epochs go on where the last stopped, across passes).
+CASES = {
+    "even": {"samples": 64},
+    "uneven": {"samples": 69},
+    "last_one": {"samples": 65},
+    "dataset": {"samples": 69, "data": "dataset"},
+    "dataset_last_one": {"samples": 65, "data": "dataset"},
+    "weighted": {"samples": 69, "weighted": True},
+    "class_weight": {"samples": 69, "class_weight": True},
+    "validation": {"samples": 69, "validation": True},
+    "validation_split": {"samples": 69, "fit": {"validation_split": 0.2}},
+    "steps_per_epoch": {"samples": 69, "epochs": 4, "fit": {"steps_per_epoch": 3}},
+    "dataset_class_weight": {"samples": 69, "data": "dataset", "class_weight": True},
+    "accumulation": {"samples": 69, "accumulation": 2, "clipnorm": 0.05, "optimizer": "sgd"},
+}
 
 
 def data(samples=70, features=6, classes=3, seed=0):
@@ -51,7 +73,7 @@ def build(case):
     return model
 
 
-def run(out, case):
+def run(out, case, name=None):
     x, y, weights = data(case.get("samples", 70))
     model = build(case)
     kind = case.get("data", "arrays")
@@ -63,6 +85,7 @@ def run(out, case):
         fit_kwargs["class_weight"] = {0: 1.0, 1: 2.0, 2: 0.5}
     if case.get("validation"):
         fit_kwargs["validation_data"] = (x[:25], y[:25])
+    fit_kwargs.update(case.get("fit", {}))
     if kind == "arrays":
         history = model.fit(x, y, batch_size=case.get("batch_size", 16), **fit_kwargs)
     elif kind == "dataset":
@@ -70,16 +93,26 @@ def run(out, case):
         history = model.fit(Pairs(x, y), batch_size=case.get("batch_size", 16), **fit_kwargs)
     else:
         raise ValueError(kind)
-    results = model.evaluate(x, y, batch_size=case.get("batch_size", 16), verbose=0,
-                             return_dict=True)
+    eval_weights = weights if case.get("weighted") and kind == "arrays" else None
+    results = model.evaluate(x, y, sample_weight=eval_weights,
+                             batch_size=case.get("batch_size", 16), verbose=0, return_dict=True)
     predictions = model.predict(x, batch_size=case.get("eval_batch_size", 16), verbose=0)
     weights_out = {f"weight:{k}": v.detach().numpy() for k, v in
                    model.module.state_dict().items()}
     rank = torchfit.distributed.rank()
-    np.savez(os.path.join(out, f"rank{rank}.npz"),
+    prefix = "" if name is None else f"{name}_"
+    np.savez(os.path.join(out, f"{prefix}rank{rank}.npz"),
              history=json.dumps(history.history), evaluate=json.dumps(results),
-             predict=predictions, **weights_out)
+             predict=predictions, world_size=torchfit.distributed.world_size(), **weights_out)
+
+
+def main(out, spec):
+    if spec.startswith("{"):
+        run(out, json.loads(spec))
+        return
+    for name in CASES if spec == "all" else spec.split(","):
+        run(out, CASES[name], name)
 
 
 if __name__ == "__main__":
-    run(sys.argv[1], json.loads(sys.argv[2]))
+    main(sys.argv[1], sys.argv[2])

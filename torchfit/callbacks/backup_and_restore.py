@@ -31,7 +31,8 @@ class BackupAndRestore(Callback):
     and with ``steps_per_epoch`` the data restarts at a new pass on resume. A backup taken inside
     an epoch (``save_freq=N``) also holds the running state of every torchfit metric (the loss
     trackers and compiled metrics, see ``torchfit.callbacks.metric_states``): the resumed epoch's
-    logs cover all of its batches and equal an uninterrupted run's, so callbacks monitoring a
+    logs cover all of its batches and equal an uninterrupted run's (under ``torchrun``, every
+    rank's running state, gathered to rank 0 at each such backup), so callbacks monitoring a
     training metric (``ReduceLROnPlateau(monitor="loss")``) see the same values. Metrics
     without declared state (torchmetrics, ``add_metric``'s trackers) and backups written before
     metric states were saved cover the batches after the resume only.
@@ -172,8 +173,7 @@ class BackupAndRestore(Callback):
         training = checkpoint["training"]
         self._check_matches(checkpoint)
         resume = self._resume_point(training)
-        model.weights_module().load_state_dict(checkpoint["model"])
-        model.optimizer.load_state_dict(checkpoint["optimizer"])
+        model._load_states(checkpoint["model"], checkpoint["optimizer"])
         set_rng_state(training["rng"])
         context = self.fit_context
         context.train_iterator.load_state_dict(training["data"])

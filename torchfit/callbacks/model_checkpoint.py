@@ -45,7 +45,7 @@ def _check_period(period):
     return int(period)
 
 
-def _check_filepath(filepath):
+def _check_filepath(filepath, save_weights_only):
     try:
         filepath = os.fspath(filepath)
     except TypeError:
@@ -65,7 +65,15 @@ def _check_filepath(filepath):
         raise ValueError(
             f'ModelCheckpoint: cannot tell the file format from `filepath`="{filepath}". '
             f"Received suffix: {suffix!r}. Expected one of: {', '.join(saving.SUFFIXES)} "
-            "(.pt/.pth: torch.save; .h5/.hdf5: HDF5), e.g. 'mymodel_{epoch}.pt'."
+            "(.pt/.pth: torch.save; .h5/.hdf5: HDF5; .safetensors: weights only), e.g. "
+            "'mymodel_{epoch}.pt'."
+        )
+    if suffix not in saving.CHECKPOINT_SUFFIXES and not save_weights_only:
+        raise ValueError(
+            f'ModelCheckpoint: `filepath`="{filepath}" names a {suffix} file, which holds '
+            "weights only, but save_weights_only=False asks for full checkpoints (optimizer "
+            "state, training progress). Pass save_weights_only=True, or use one of: "
+            f"{', '.join(saving.CHECKPOINT_SUFFIXES)}."
         )
     return filepath
 
@@ -76,7 +84,8 @@ class ModelCheckpoint(MonitorCallback):
     ``filepath`` is a template formatted with ``epoch`` (1-based), the logs, and with
     ``save_freq=N`` also ``batch`` (1-based, within the epoch): ``"mymodel_{epoch}.pt"``,
     ``"weights.{epoch:02d}-{val_loss:.2f}.h5"``. Its suffix picks the format: ``.pt``/``.pth``
-    (torch) or ``.h5``/``.hdf5`` (HDF5). ``save_weights_only=True`` writes
+    (torch), ``.h5``/``.hdf5`` (HDF5) or, with ``save_weights_only=True`` only,
+    ``.safetensors``. ``save_weights_only=True`` writes
     ``model.save_weights(path)``, otherwise ``model.save(path)`` (weights, optimizer state and
     history); ``model.load_weights`` reads either. Files are written atomically (temporary file,
     then rename), so an interrupted save never leaves a half-written checkpoint.
@@ -114,7 +123,8 @@ class ModelCheckpoint(MonitorCallback):
             (``DeprecationWarning``) to use ``save_freq`` instead.
 
     Raises:
-        ValueError: an unknown suffix, a malformed template, a bad ``save_freq`` or ``mode``.
+        ValueError: an unknown suffix (or ``.safetensors`` without ``save_weights_only``), a
+            malformed template, a bad ``save_freq`` or ``mode``.
         KeyError: at save time, a template naming a key that is not in the logs (as Keras).
 
     Example:
@@ -146,7 +156,7 @@ class ModelCheckpoint(MonitorCallback):
             missing="Can save best model only with {monitor} available, skipping. "
                     "Available metrics are: {available}",
         )
-        self.filepath = _check_filepath(filepath)
+        self.filepath = _check_filepath(filepath, save_weights_only)
         self.save_freq = _check_save_freq(save_freq)
         if initial_value_threshold is not None and (
                 not isinstance(initial_value_threshold, numbers.Real)

@@ -1,7 +1,9 @@
 """Data input: one table that picks the adapter for what the user passed, and one error otherwise.
 
-Accepted for ``x``: NumPy arrays, torch tensors, pandas DataFrames/Series, and lists/tuples/dicts
-of those (with ``y`` and ``sample_weight`` alike); or, with ``y=None``, a map-style
+Accepted for ``x``: NumPy arrays, torch tensors, pandas DataFrames/Series, arrays on disk
+(``np.memmap``, ``h5py.Dataset``: read whole when small, else streamed, see
+``torchfit.data.disk``), and lists/tuples/dicts of those (with ``y`` and ``sample_weight``
+alike); or, with ``y=None``, a map-style
 ``torch.utils.data.Dataset``, an ``IterableDataset``, a ``DataLoader``, or a Python generator /
 iterator, each yielding ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``.
 
@@ -21,6 +23,7 @@ from torch.utils.data import IterableDataset as _IterableDataset
 from torch.utils.data import Subset as _Subset
 
 from torchfit import nest as _nest
+from torchfit.data import disk as _disk
 from torchfit.data.adapters import (
     ArrayAdapter,
     DataLoaderAdapter,
@@ -28,8 +31,8 @@ from torchfit.data.adapters import (
     GeneratorAdapter,
     IterableDatasetAdapter,
 )
+from torchfit.data.disk import DiskArrayAdapter, check_finite
 from torchfit.data.utils import (
-    check_finite,
     class_weight_to_sample_weight,
     pack_x_y_sample_weight,
     train_validation_split,
@@ -46,6 +49,7 @@ __all__ = [
     "is_data",
     "split_for_validation",
     "ArrayAdapter",
+    "DiskArrayAdapter",
     "DataLoaderAdapter",
     "DatasetAdapter",
     "GeneratorAdapter",
@@ -58,14 +62,15 @@ __all__ = [
 ]
 
 _ACCEPTED = (
-    "NumPy arrays, torch tensors, pandas DataFrames/Series, or lists/tuples/dicts of those; "
+    "NumPy arrays, torch tensors, pandas DataFrames/Series, np.memmap or h5py.Dataset arrays, "
+    "or lists/tuples/dicts of those; "
     "a torch.utils.data Dataset, IterableDataset or DataLoader; or a Python generator/iterator "
     "of batches"
 )
 
 
 def _is_array_leaf(value):
-    return isinstance(value, (_np.ndarray, _torch.Tensor)) or (
+    return isinstance(value, (_np.ndarray, _torch.Tensor)) or _disk.is_disk_array(value) or (
         type(value).__module__.split(".")[0] == "pandas" and hasattr(value, "to_numpy")
     )
 
@@ -110,9 +115,11 @@ def _streamed(adapter_cls, name, takes_batch_size):
     return build
 
 
-# (accepts?, builds the adapter): the first row whose predicate holds wins. IterableDataset
-# comes before Dataset, its base class.
+# (accepts?, builds the adapter): the first row whose predicate holds wins. Arrays on disk come
+# before in-memory arrays (``disk.build`` streams them, or reads them whole when they are small),
+# IterableDataset before Dataset, its base class.
 _ADAPTERS = (
+    (lambda x: is_array_like(x) and _disk.holds_disk_array(x), _disk.build),
     (is_array_like, ArrayAdapter),
     (lambda x: isinstance(x, _DataLoader), _streamed(DataLoaderAdapter, "DataLoader", False)),
     (lambda x: isinstance(x, _IterableDataset),
@@ -193,8 +200,11 @@ def check_array_leaves(value, argument):
 def split_for_validation(x, y, sample_weight, validation_split):
     """Splits off the last ``validation_split`` of arrays or of a map-style Dataset.
 
-    Returns ``(x, y, sample_weight), (val_x, val_y, val_sample_weight)``.
+    Returns ``(x, y, sample_weight), (val_x, val_y, val_sample_weight)``. Arrays on disk are
+    split into views (``disk.split_for_validation``): no row is read.
     """
+    if is_array_like(x) and any(_disk.holds_disk_array(part) for part in (x, y, sample_weight)):
+        return _disk.split_for_validation(x, y, sample_weight, validation_split)
     if is_array_like(x):
         arrays = tuple(
             None if part is None else _nest.map_structure(

@@ -70,7 +70,8 @@ class ArrayAdapter:
     Args:
         x, y, sample_weight: nests of array-likes with a common first dimension.
         batch_size: samples per batch (the last batch may be smaller); default 32.
-        shuffle: reshuffle the samples at the start of every pass.
+        shuffle: reshuffle the samples at the start of every pass; ``"batch"``: shuffle the
+            order of the batches, each a run of contiguous samples.
         class_weight: optional class-weight table (``utils.class_weight_table``), multiplied
             into the sample weights once, here.
         device: where the tensors live.
@@ -122,7 +123,7 @@ class ArrayAdapter:
         self.num_batches = math.ceil(self.num_samples / self.batch_size)
         self._shard = shard if shard is not None and shard[1] > 1 else None
         if self._shard is not None:
-            sharding.check_shardable(self.batch_size, self.num_samples, shard[1])
+            sharding.check_shardable(self.batch_size, self.num_samples, shard)
         # Shuffling draws from a generator of its own, seeded from torch's global one (so
         # torch.manual_seed still governs it): its state can be saved and restored exactly, and
         # dropout and the like never shift the order of the samples.
@@ -150,7 +151,7 @@ class ArrayAdapter:
         size = self.batch_size
         if self.shuffle:
             self._pass_start_state = self._generator.get_state()
-            perm = torch.randperm(self.num_samples, device=self._device, generator=self._generator)
+            perm = _pass_order(self)
             gather = _gather if self.on_device else _gather_pinned
             for start in range(0, self.num_samples, size):
                 ids = perm[start:start + size]
@@ -165,7 +166,7 @@ class ArrayAdapter:
         perm = None
         if self.shuffle:
             self._pass_start_state = self._generator.get_state()
-            perm = torch.randperm(self.num_samples, device=self._device, generator=self._generator)
+            perm = _pass_order(self)
         gather = _gather if self.on_device else _gather_pinned
         for start in range(0, self.num_samples, self.batch_size):
             size = min(self.batch_size, self.num_samples - start)
@@ -191,6 +192,21 @@ class ArrayAdapter:
     def load_state_dict(self, state):
         if self._generator is not None and "generator" in state:
             self._generator.set_state(state["generator"])
+
+
+def _pass_order(adapter):
+    """One pass's order of the samples: a permutation, or with ``shuffle="batch"`` the full
+    batches' runs of contiguous samples in a random order, then the short last one (tf.keras 2's
+    mode for HDF5 data)."""
+    device, generator = adapter._device, adapter._generator
+    if not isinstance(adapter.shuffle, str):
+        return torch.randperm(adapter.num_samples, device=device, generator=generator)
+    full = adapter.num_samples // adapter.batch_size
+    order = torch.randperm(full, device=device, generator=generator)
+    runs = (order[:, None] * adapter.batch_size
+            + torch.arange(adapter.batch_size, device=device)).flatten()
+    return torch.cat([runs, torch.arange(full * adapter.batch_size, adapter.num_samples,
+                                         device=device)])
 
 
 def _gather(tensor, ids):
@@ -336,7 +352,7 @@ class DatasetAdapter(_StreamAdapter):
         pin = torch.device(device).type == "cuda"
         self._sampler = None
         if shard is not None and shard[1] > 1:  # this rank's share of each global batch
-            sharding.check_shardable(self.batch_size, size, shard[1])
+            sharding.check_shardable(self.batch_size, size, shard)
             self._sampler = sharding.ShardedBatchSampler(size, self.batch_size, shuffle, *shard,
                                                          device=device)
             self.loader = DataLoader(dataset, batch_sampler=self._sampler, pin_memory=pin)

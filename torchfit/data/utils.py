@@ -250,11 +250,13 @@ def _nonfinite_count(leaf):
     return int(np.count_nonzero(~np.isfinite(array)))
 
 
-def check_finite(value, argument, method="fit"):
+def check_finite(value, argument, method="fit", count=None):
     """Raises ``ValueError`` when the in-memory ``value`` (``x``, ``y`` or ``sample_weight``: an
     array, tensor, DataFrame, or a list/dict of them) holds NaN or infinite values.
 
     One vectorised pass per leaf (for a device tensor, one sync); streams are not looked into.
+    ``count(leaf)``, when given, counts a leaf's non-finite entries first (``None``: the default
+    count); ``torchfit.data.disk`` reads arrays on disk with it, a slice at a time.
 
     Example:
         >>> check_finite(np.array([1.0, np.nan]), "x")
@@ -265,7 +267,8 @@ def check_finite(value, argument, method="fit"):
         return
     leaves = nest.flatten(value) if nest.is_nested(value) else [value]
     for leaf in leaves:
-        bad = _nonfinite_count(leaf)
+        bad = None if count is None else count(leaf)
+        bad = _nonfinite_count(leaf) if bad is None else bad
         if bad:
             size = int(np.prod(getattr(leaf, "shape", (len(leaf),))))
             raise ValueError(

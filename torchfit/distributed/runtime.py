@@ -138,11 +138,38 @@ def ensure_process_group(device):
             f"{', '.join(missing)}. Launch the script with `torchrun --nproc_per_node=N "
             "train.py`, or call torch.distributed.init_process_group() yourself before "
             "compile().")
-    backend = "nccl" if torch.device(device).type == "cuda" else "gloo"
-    kwargs = {"device_id": torch.device(device)} if backend == "nccl" else {}
-    dist.init_process_group(backend=backend, **kwargs)
+    device = torch.device(device)
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    kwargs = {}
+    if backend == "nccl":  # NCCL wants the GPU's index ("cuda" alone: one process, the current)
+        device = device if device.index is not None else torch.device(
+            "cuda", torch.cuda.current_device())
+        torch.cuda.set_device(device)  # collectives on "the current GPU" then use this one
+        kwargs["device_id"] = device
+    dist.init_process_group(backend=backend, **kwargs, **_attempt_store())
     atexit.register(_destroy)
     return True
+
+
+def _attempt_store():
+    """``init_process_group``'s store for this attempt of a restarting ``torchrun`` on one node.
+
+    torchrun's agent keeps one TCPStore for every attempt of a job (``--max-restarts``), and the
+    keys a new process group publishes there (gloo's addresses, NCCL's unique id) are the same
+    each time: a restarted worker may read a dead peer's, then fails to connect or hangs
+    (torch 2.13; pytorch/pytorch#135712). On one node every worker has the same
+    ``TORCHELASTIC_RESTART_COUNT``, so a prefix of it keeps the attempts apart; across nodes the
+    agents count restarts each their own, so there the default store is kept.
+    """
+    if (os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True"
+            or os.environ.get("GROUP_WORLD_SIZE") != "1"
+            or "TORCHELASTIC_RESTART_COUNT" not in os.environ):
+        return {}
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]),
+                          is_master=False, timeout=dist.constants.default_pg_timeout)
+    attempt = os.environ["TORCHELASTIC_RESTART_COUNT"]
+    return {"store": dist.PrefixStore(f"torchfit/attempt_{attempt}", store),
+            "rank": int(os.environ["RANK"]), "world_size": int(os.environ["WORLD_SIZE"])}
 
 
 def _destroy():

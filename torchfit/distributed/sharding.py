@@ -24,6 +24,7 @@ from torch.utils.data import (
 from torchfit.distributed import runtime
 
 __all__ = [
+    "Shard",
     "ShardBatch",
     "ShardedBatchSampler",
     "check_shardable",
@@ -93,8 +94,21 @@ def shared_seed(seed, device="cpu"):
     return int(value.item())  # sync: once per pass, a host integer
 
 
+class Shard(tuple):
+    """``(rank, world)``: the share the data adapters take. ``Shard(rank, world,
+    strict=False)`` (``predict``'s) lets a rank go without samples: no metric or backward needs
+    them, so one sample can be predicted under any number of processes."""
+
+    def __new__(cls, rank, world, strict=True):
+        shard = super().__new__(cls, (rank, world))
+        shard.strict = strict
+        return shard
+
+
 def check_shardable(batch_size, num_samples, world):
-    """Refuses a global batch or a dataset too small to give every rank a sample.
+    """Refuses a global batch or a dataset too small to give every rank a sample (for
+    training and evaluation: ``world`` is a number or a ``Shard``; a lenient ``Shard``, as
+    ``predict``'s, refuses nothing).
 
     Raises:
         ValueError: ``batch_size`` or ``num_samples`` is smaller than ``world``.
@@ -106,6 +120,9 @@ def check_shardable(batch_size, num_samples, world):
         ...
         ValueError: batch_size=2 is the global batch, shared by 4 processes, ...
     """
+    if not getattr(world, "strict", True):
+        return
+    world = world[1] if isinstance(world, tuple) else world
     if num_samples < world:
         raise ValueError(
             f"The data holds {num_samples} samples, fewer than the {world} processes: some "
@@ -150,8 +167,8 @@ class ShardedBatchSampler(Sampler):
 
     def __iter__(self):
         if self.shuffle:
-            seed = shared_seed(int(torch.empty((), dtype=torch.int64).random_().item()),
-                               self.device)
+            drawn = torch.empty((), dtype=torch.int64).random_()  # RandomSampler's draw (CPU)
+            seed = shared_seed(int(drawn.item()), self.device)  # sync: a CPU tensor, per pass
             order = torch.randperm(self.size, generator=torch.Generator().manual_seed(seed))
             order = order.tolist()
         else:

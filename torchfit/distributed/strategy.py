@@ -15,7 +15,7 @@ prediction call the module itself. Under FSDP the module is sharded in place wit
 import torch
 from torch import nn
 
-from torchfit.distributed import reduce, runtime, sharding
+from torchfit.distributed import fsdp, reduce, runtime, sharding
 
 __all__ = ["STRATEGIES", "Strategy", "resolve_strategy"]
 
@@ -70,6 +70,8 @@ class Strategy:
     def __init__(self, kind, device):
         self.kind = kind
         self.device = torch.device(device)
+        if self.device.type == "cuda":  # NCCL and FSDP work on the current device
+            torch.cuda.set_device(self.device)
         self.started_group = runtime.ensure_process_group(self.device)
         self.rank = runtime.rank()
         self.world = runtime.world_size()
@@ -78,8 +80,13 @@ class Strategy:
 
     @property
     def shard(self):
-        """``(rank, world)``: what the data adapters take their share by."""
-        return self.rank, self.world
+        """``Shard(rank, world)``: what the data adapters take their share by."""
+        return sharding.Shard(self.rank, self.world)
+
+    @property
+    def predict_shard(self):
+        """``predict``'s share: a rank may get no sample (one sample under N processes)."""
+        return sharding.Shard(self.rank, self.world, strict=False)
 
     def wrap(self, model, sync_batchnorm=False):
         """Wraps ``model`` for training (DDP) or shards it in place (FSDP); before the optimizer.
@@ -96,8 +103,6 @@ class Strategy:
                     "then normalises with the statistics of its own share of the batch).")
             _convert_sync_batchnorm(module)
         if self.kind == "fsdp":
-            from torchfit.distributed import fsdp  # noqa: PLC0415 (FSDP2 imports are heavy)
-
             fsdp.shard_module(module)
             return
         if not any(p.requires_grad for p in model.parameters()):
@@ -140,11 +145,22 @@ class Strategy:
         optimizer = model.optimizer if optimizer else None
         module = model.weights_module()
         if self.kind == "fsdp":
-            from torchfit.distributed import fsdp  # noqa: PLC0415 (FSDP2 imports are heavy)
-
             return (fsdp.full_state_dict(module), None if optimizer is None
                     else fsdp.full_optimizer_state_dict(module, optimizer))
         return module.state_dict(), None if optimizer is None else optimizer.state_dict()
+
+    @property
+    def shards_states(self):
+        """Whether the model's states are sharded (FSDP): files then hold the gathered ones."""
+        return self.kind == "fsdp"
+
+    def load_full_states(self, model, model_state, optimizer_state=None):
+        """Loads a file's full ``model_state`` (and ``optimizer_state``) into the sharded
+        ``model``: each rank keeps its shards of rank 0's tensors (a collective)."""
+        module = model.weights_module()
+        fsdp.load_full_state_dict(module, model_state)
+        if optimizer_state is not None:
+            fsdp.load_full_optimizer_state_dict(module, model.optimizer, optimizer_state)
 
     def floats(self, logs):
         """The logs as Python floats, identical on every rank."""

@@ -1,4 +1,4 @@
-"""Weights and checkpoint files: `.pt` (torch) or `.h5` (HDF5), written atomically, loaded safely.
+"""Weights and checkpoint files: `.pt`, `.h5` or `.safetensors`, written atomically, loaded safely.
 
 Two promises hold for every file this package writes or reads:
 
@@ -6,11 +6,13 @@ Two promises hold for every file this package writes or reads:
   file in the target's folder, flushed to disk, then renamed over the target with `os.replace`.
   A crash or an exception mid-write leaves the previous file untouched.
 * **Loading never unpickles arbitrary objects.** `.pt` files are read with
-  `torch.load(..., weights_only=True)`; `.h5` files hold only arrays and JSON text. To keep that
+  `torch.load(..., weights_only=True)`; `.h5` files hold only arrays and JSON text;
+  `.safetensors` files raw tensor bytes and a JSON header. To keep that
   true, saving refuses anything other than tensors, `None`, `bool`, `int`, `float`, `str`,
   `torch.dtype`, `torch.device`, and lists, tuples and dicts of those.
 
-The suffix of the path picks the format: `.pt` / `.pth` for torch, `.h5` / `.hdf5` for HDF5.
+The suffix of the path picks the format: `.pt` / `.pth` for torch, `.h5` / `.hdf5` for HDF5,
+`.safetensors` for safetensors (weights only: checkpoints go to `CHECKPOINT_SUFFIXES`).
 
 Checkpoints (`save_checkpoint`, written by `Model.save`) are a dict with exactly the keys of
 `CHECKPOINT_KEYS`::
@@ -37,6 +39,9 @@ Modules, from the lowest layer up:
   before it is read (the file still loads with plain `torch.load(path, weights_only=True)`).
 * `torch_format`: `.pt` files, and the diagnosis of damaged or unsafe ones.
 * `hdf5`: `.h5` files (layouts, and the refusal of links, external storage and size bombs).
+* `safetensors_format`: `.safetensors` weights files (the `safetensors` extra), checksummed.
+* `export`: `Model.export`, a `torch.export` program (`.pt2`) or ONNX for serving (imported by
+  `torchfit.model`, not by this package).
 * `validate`: a file's weights and optimizer state checked against a model before anything is
   copied (`Model.load_weights` / `Model.load` are all or nothing).
 * this module: the public functions, which check their arguments and pick the format.
@@ -49,13 +54,14 @@ import torch as _torch
 
 from torchfit._version import __version__
 from torchfit.distributed.runtime import is_main_process as _is_main_process
-from torchfit.saving import hdf5, torch_format
+from torchfit.saving import hdf5, safetensors_format, torch_format
 from torchfit.saving.atomic import atomic_write
 from torchfit.saving.formats import CHECKPOINT_FORMAT, CHECKPOINT_KEYS, WEIGHTS_FORMAT
 from torchfit.saving.tree import encode_tree as _encode_tree
 
 __all__ = [
     "CHECKPOINT_FORMAT",
+    "CHECKPOINT_SUFFIXES",
     "CHECKPOINT_KEYS",
     "SUFFIXES",
     "WEIGHTS_FORMAT",
@@ -68,14 +74,18 @@ __all__ = [
 
 _TORCH_SUFFIXES = (".pt", ".pth")
 _H5_SUFFIXES = (".h5", ".hdf5")
-SUFFIXES = _TORCH_SUFFIXES + _H5_SUFFIXES  # every suffix save/load know, by format
+_SAFETENSORS_SUFFIXES = (".safetensors",)
+CHECKPOINT_SUFFIXES = _TORCH_SUFFIXES + _H5_SUFFIXES  # those that hold full checkpoints too
+SUFFIXES = CHECKPOINT_SUFFIXES + _SAFETENSORS_SUFFIXES  # every suffix save/load know, by format
 
 
 def save_state_dict(state_dict, path):
     """Save a state dict to `path`, atomically; the format follows the suffix.
 
     `.pt` / `.pth`: `torch.save`. `.h5` / `.hdf5`: HDF5 via h5py, one dataset per key (see
-    `torchfit.saving.hdf5`). Dtypes, shapes (0-d included) and key order round-trip exactly
+    `torchfit.saving.hdf5`). `.safetensors`: the safetensors format, readable by
+    `safetensors.torch.load_file` (see `torchfit.saving.safetensors_format`; tied weights are
+    written once per key). Dtypes, shapes (0-d included) and key order round-trip exactly
     through `load_state_dict`. Under `torchrun` only rank 0 writes (the others return at once).
 
     Args:
@@ -83,9 +93,9 @@ def save_state_dict(state_dict, path):
         path: Destination; its suffix picks the format.
 
     Raises:
-        ValueError: The suffix is not one of `.pt`, `.pth`, `.h5`, `.hdf5`.
+        ValueError: The suffix is not one of `.pt`, `.pth`, `.h5`, `.hdf5`, `.safetensors`.
         TypeError: `state_dict` is not a mapping, or holds values that could not be loaded back
-            safely (or, for `.h5`, values that are not tensors).
+            safely (or, for `.h5` and `.safetensors`, values that are not tensors).
 
     Example:
         >>> from torchfit.saving import load_state_dict, save_state_dict
@@ -101,6 +111,8 @@ def save_state_dict(state_dict, path):
     if suffix in _TORCH_SUFFIXES:
         _encode_tree(state_dict, [], "state_dict")  # refuse what weights_only could not load
         atomic_write(path, lambda tmp: torch_format.write_file(tmp, state_dict))
+    elif suffix in _SAFETENSORS_SUFFIXES:
+        atomic_write(path, lambda tmp: safetensors_format.write_weights_file(tmp, state_dict))
     else:
         atomic_write(path, lambda tmp: hdf5.write_weights_file(tmp, state_dict))
 
@@ -113,12 +125,15 @@ def load_state_dict(path, map_location="cpu", like=None):
     writes carries; see `torchfit.saving.checksum`) is verified. A `.pt` dict that is not a
     plain state dict but holds one under `"model"` or `"module"` (a torchfit checkpoint, or a
     common hand-written checkpoint) yields that sub-dict. `.h5` / `.hdf5` files are read with
-    h5py into CPU tensors, then moved to `map_location` if it names a device.
+    h5py into CPU tensors, then moved to `map_location` if it names a device; `.safetensors`
+    files likewise, by the safetensors package (which never unpickles), after their checksum
+    is verified.
 
     Args:
         path: File to read; its suffix picks the format.
         map_location: As for `torch.load`; for `.h5` a device string or `torch.device`.
-        like: Optional: the state dict of the module the weights are for. A `.h5` dataset is
+        like: Optional: the state dict of the module the weights are for. A `.h5` dataset (or
+            `.safetensors` tensor) is
             then read only if its key is in `like` with the same shape and dtype (checked from
             the file's header before reading); any other comes back as a `meta` tensor of the
             declared shape and dtype, holding no memory, for the caller to report. No effect
@@ -148,6 +163,8 @@ def load_state_dict(path, map_location="cpu", like=None):
     _check_exists(path)
     if suffix in _H5_SUFFIXES:
         return hdf5.read_weights_file(path, map_location, like)
+    if suffix in _SAFETENSORS_SUFFIXES:
+        return safetensors_format.read_weights_file(path, map_location, like)
     return torch_format.read_weights_file(path, map_location)
 
 
@@ -162,7 +179,7 @@ def save_checkpoint(path, model_state, optimizer_state=None, training_state=None
             states), or None.
 
     Raises:
-        ValueError: Unsupported suffix.
+        ValueError: Unsupported suffix (`.safetensors` included: it holds weights only).
         TypeError: A value that could not be loaded back safely, named by its place, e.g.
             `training_state['best']` holding a NumPy scalar (convert it with `float()`).
 
@@ -178,7 +195,7 @@ def save_checkpoint(path, model_state, optimizer_state=None, training_state=None
         >>> ckpt["training"]
         {'epoch': 3}
     """
-    suffix = _check_suffix(path, "save_checkpoint")
+    suffix = _check_checkpoint_suffix(path, "save_checkpoint")
     _check_state_dict(model_state, "model_state")
     checkpoint = {
         "format": CHECKPOINT_FORMAT,
@@ -227,7 +244,7 @@ def load_checkpoint(path, map_location="cpu", like=None):
         >>> ckpt["format"], ckpt["optimizer"], ckpt["training"]
         ('torchfit.checkpoint.v1', None, {'epoch': 1})
     """
-    suffix = _check_suffix(path, "load_checkpoint")
+    suffix = _check_checkpoint_suffix(path, "load_checkpoint")
     _check_exists(path)
     if suffix in _H5_SUFFIXES:
         return hdf5.read_checkpoint_file(path, map_location, like)
@@ -256,7 +273,19 @@ def _check_suffix(path, fn_name):
         raise ValueError(
             f"`{fn_name}` cannot tell the file format from the suffix of {path!r}. "
             f"Received suffix: {suffix!r}. Expected one of: {', '.join(SUFFIXES)} "
-            "(.pt/.pth: torch.save; .h5/.hdf5: HDF5)."
+            "(.pt/.pth: torch.save; .h5/.hdf5: HDF5; .safetensors: weights only)."
+        )
+    return suffix
+
+
+def _check_checkpoint_suffix(path, fn_name):
+    suffix = _check_suffix(path, fn_name)
+    if suffix not in CHECKPOINT_SUFFIXES:
+        raise ValueError(
+            f"`{fn_name}` cannot use {_os.fspath(path)!r} for a full checkpoint: {suffix} files "
+            "hold weights only (no optimizer state or training progress). Received suffix: "
+            f"{suffix!r}. Expected one of: {', '.join(CHECKPOINT_SUFFIXES)} for a checkpoint "
+            "(`model.save`), or save the weights alone with `model.save_weights(path)`."
         )
     return suffix
 

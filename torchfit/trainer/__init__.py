@@ -7,7 +7,8 @@
 - ``step.py``: ``StepPolicy``, how a training step runs (precision, GradScaler, accumulation);
 - ``precision.py``: autocast and float32 outputs for ``compile(precision=...)``;
 - ``additions.py``: what ``add_loss`` / ``add_metric`` contribute to each model call;
-- ``arguments.py``, ``inputs.py``, ``jit.py``: argument checks, input routing, ``torch.compile``.
+- ``arguments.py``, ``inputs.py``, ``jit.py``: argument checks, input routing, ``torch.compile``;
+- ``lr_finder.py``: ``Model.find_learning_rate``, the learning-rate range test.
 
 Users never need to import from here; ``torchfit.Model`` is the interface.
 """
@@ -20,10 +21,11 @@ from torchfit.trainer import (
     inputs,
     jit,
     loops,
+    lr_finder,
     outputs,
     precision,
     step,
 )
 
 __all__ = ["additions", "arguments", "compile_utils", "epoch_iterator", "inputs", "jit", "loops",
-           "outputs", "precision", "step"]
+           "lr_finder", "outputs", "precision", "step"]

@@ -127,9 +127,12 @@ def _check_validation_freq(validation_freq):
 
 def check_fit_arguments(batch_size, epochs, initial_epoch, steps_per_epoch, validation_steps,
                         validation_batch_size, validation_freq, validation_split, shuffle=True):
-    """The checks ``fit`` makes on its numeric arguments (and ``shuffle``)."""
-    if not isinstance(shuffle, (bool, np.bool_)):
-        raise TypeError(f"`shuffle` must be True or False. Received: shuffle={shuffle!r}")
+    """The checks ``fit`` makes on its numeric arguments (and ``shuffle``: a bool, or
+    ``"batch"``, which shuffles the order of contiguous batches, see ``torchfit.data.disk``)."""
+    if not isinstance(shuffle, (bool, np.bool_)) and not (
+            isinstance(shuffle, str) and shuffle == "batch"):
+        raise TypeError(
+            f"`shuffle` must be True, False or 'batch'. Received: shuffle={shuffle!r}")
     check_positive_int("batch_size", batch_size)
     check_positive_int("epochs", epochs, allow_none=False, minimum=0)
     check_positive_int("initial_epoch", initial_epoch, allow_none=False, minimum=0)

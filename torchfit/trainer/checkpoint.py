@@ -65,7 +65,7 @@ skip missing and unexpected keys.
     # header that declares a huge shape); the check below reports it.
     state = saving.load_state_dict(filepath, map_location=model.device, like=module.state_dict())
     check_loadable(filepath, module, state, strict)
-    module.load_state_dict(state, strict=strict)
+    model._load_states(state, strict=strict)
 
 
 def load_model(model, filepath):
@@ -79,13 +79,13 @@ def load_model(model, filepath):
     checkpoint = saving.load_checkpoint(filepath, map_location=model.device,
                                         like=module.state_dict())
     optimizer_state = checkpoint["optimizer"] if model.optimizer is not None else None
-    check_loadable(filepath, module, checkpoint["model"], optimizer=model.optimizer,
-                   optimizer_state=optimizer_state,
+    sharded = model._strategy is not None and model._strategy.shards_states
+    check_loadable(filepath, module, checkpoint["model"],
+                   optimizer=None if sharded else model.optimizer,  # FSDP's: by name, checked
+                   optimizer_state=None if sharded else optimizer_state,  # when loaded
                    hint="load the weights alone with `load_weights(path, strict=False)`, which "
                         "skips missing and unexpected keys")
-    module.load_state_dict(checkpoint["model"])
-    if optimizer_state is not None:
-        model.optimizer.load_state_dict(optimizer_state)
+    model._load_states(checkpoint["model"], optimizer_state)
     training = checkpoint["training"] or {}
     if "history" in training:
         model.history = History()
