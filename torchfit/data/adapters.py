@@ -37,6 +37,7 @@ from torchfit.distributed import sharding
 
 __all__ = [
     "ArrayAdapter",
+    "ShuffleState",
     "DataLoaderAdapter",
     "DatasetAdapter",
     "GeneratorAdapter",
@@ -58,7 +59,24 @@ def fits_on_device(nbytes, device):
     return nbytes <= DEVICE_RESIDENT_FRACTION * free
 
 
-class ArrayAdapter:
+class ShuffleState:
+    """Resumable shuffling, for adapters that draw each pass's order from ``self._generator``
+    (``None``: no shuffling) and keep the state the current pass started from in
+    ``self._pass_start_state``."""
+
+    def state_dict(self, mid_pass):
+        """The shuffling state to resume from: the current pass's start when ``mid_pass``."""
+        if self._generator is None:
+            return {}
+        state = self._pass_start_state if mid_pass else self._generator.get_state()
+        return {"generator": state}
+
+    def load_state_dict(self, state):
+        if self._generator is not None and "generator" in state:
+            self._generator.set_state(state["generator"])
+
+
+class ArrayAdapter(ShuffleState):
     """In-memory arrays (NumPy, torch, pandas, nests of those), moved to the device once.
 
     Batches are taken by index from the device-resident tensors: a slice (a view, no copy) when
@@ -181,17 +199,6 @@ class ArrayAdapter:
 
     def finalize(self, batch):
         return batch
-
-    def state_dict(self, mid_pass):
-        """The shuffling state to resume from: the current pass's start when ``mid_pass``."""
-        if self._generator is None:
-            return {}
-        state = self._pass_start_state if mid_pass else self._generator.get_state()
-        return {"generator": state}
-
-    def load_state_dict(self, state):
-        if self._generator is not None and "generator" in state:
-            self._generator.set_state(state["generator"])
 
 
 def _pass_order(adapter):

@@ -56,7 +56,7 @@ import torch
 
 from torchfit import nest
 from torchfit.data import utils
-from torchfit.data.adapters import ArrayAdapter, _StreamAdapter
+from torchfit.data.adapters import ArrayAdapter, ShuffleState, _StreamAdapter
 from torchfit.distributed import reduce, sharding
 
 __all__ = [
@@ -277,7 +277,7 @@ def _checked_leaf(value, name):
     return value
 
 
-class DiskArrayAdapter(_StreamAdapter):
+class DiskArrayAdapter(ShuffleState, _StreamAdapter):
     """Streams arrays on disk (see the module docstring), each batch read when it is needed.
 
     Args:
@@ -410,17 +410,6 @@ class DiskArrayAdapter(_StreamAdapter):
     def _release(self):
         self._unreleased = 0
         _release(self._mmaps)
-
-    def state_dict(self, mid_pass):
-        """The shuffling state to resume from: the current pass's start when ``mid_pass``."""
-        if self._generator is None:
-            return {}
-        state = self._pass_start_state if mid_pass else self._generator.get_state()
-        return {"generator": state}
-
-    def load_state_dict(self, state):
-        if self._generator is not None and "generator" in state:
-            self._generator.set_state(state["generator"])
 
 
 def _length(index):
