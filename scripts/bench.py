@@ -197,15 +197,19 @@ def _epoch_timer():
     import torchfit
 
     class EpochTimer(torchfit.callbacks.Callback):
+        """``times``: wall seconds of each epoch, validation included; ``cpu_times``: this
+        process's CPU seconds of the same epochs."""
+
         def __init__(self):
             super().__init__()
-            self.times = []
+            self.times, self.cpu_times = [], []
 
         def on_epoch_begin(self, epoch, logs=None):
-            self._start = time.perf_counter()
+            self._start = time.perf_counter(), time.process_time()
 
         def on_epoch_end(self, epoch, logs=None):  # after validation
-            self.times.append(time.perf_counter() - self._start)
+            self.times.append(time.perf_counter() - self._start[0])
+            self.cpu_times.append(time.process_time() - self._start[1])
 
     return EpochTimer()
 

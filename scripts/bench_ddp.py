@@ -92,31 +92,11 @@ def torchfit_ddp(data, epochs, seed):
     x, y, x_val, y_val = data
     world = dist.get_world_size()
     model = bench.compiled_torchfit(bench.MLP)
-    timer = _epoch_timer()
+    timer = bench._epoch_timer()
     history = model.fit(x, y, batch_size=bench.MLP.batch_size * world, epochs=epochs, verbose=0,
                         validation_data=(x_val, y_val),
                         validation_batch_size=bench.MLP.batch_size * world, callbacks=[timer])
-    return timer.times, history.history["val_accuracy"][-1]
-
-
-def _epoch_timer():
-    import torchfit  # noqa: PLC0415 (as in bench.py: loaded by the contender that uses it)
-
-    class EpochTimer(torchfit.callbacks.Callback):
-        """``times``: (wall s, CPU s) of each epoch, validation included."""
-
-        def __init__(self):
-            super().__init__()
-            self.times = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._start = time.perf_counter(), time.process_time()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.times.append((time.perf_counter() - self._start[0],
-                               time.process_time() - self._start[1]))
-
-    return EpochTimer()
+    return list(zip(timer.times, timer.cpu_times)), history.history["val_accuracy"][-1]
 
 
 RUNS = {"ddp:raw": raw_ddp, "ddp:torchfit": torchfit_ddp}

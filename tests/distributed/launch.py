@@ -1,9 +1,14 @@
-"""Runs a worker script in one process or under ``torchrun``, with a timeout (a hang fails)."""
+"""Runs a worker script in one process or under ``torchrun``, with a timeout (a hang fails);
+and the fixtures of the one-process tests (a test module takes one by naming it at module level,
+``plain_process = launch.plain_process``)."""
 
 import os
 import socket
 import subprocess
 import sys
+
+import pytest
+import torch.distributed as dist
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -16,9 +21,30 @@ def free_port():
         return sock.getsockname()[1]
 
 
+TORCHRUN_VARIABLES = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+@pytest.fixture
+def plain_process(monkeypatch):
+    """A process that torchrun did not launch."""
+    for name in TORCHRUN_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert not dist.is_initialized()
+
+
+@pytest.fixture
+def world_of_one(plain_process):
+    """A process group the user started: gloo, one process."""
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
+
+
 def environment():
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=ROOT)
-    for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+    for name in TORCHRUN_VARIABLES:
         env.pop(name, None)
     return env
 

@@ -262,7 +262,7 @@ def check_runtime_and_sharding(rank):
     report["sharded_sampler"] = {"got": [a + b for a, b in zip(*every)], "expected": one_process}
     found = strategy.resolve_strategy("auto", "cpu")
     report["strategy_auto"] = {
-        "got": [found.kind, found.started_group, list(found.shard), found.seed(5 + rank),
+        "got": [found.kind, found.started_group, list(found.shard), sharding.shared_seed(5 + rank),
                 found.agree(rank == 0)],
         "expected": ["ddp", False, [rank, WORLD], 5, True]}
     return report

@@ -4,8 +4,7 @@ What these helpers do under torchrun (2 processes) is checked by test_reduce.py'
 (reduce_script.py, check_runtime_and_sharding).
 """
 
-import socket
-
+import launch
 import pytest
 import torch
 import torch.distributed as dist
@@ -17,31 +16,7 @@ pytestmark = pytest.mark.skipif(
     reason="torch.distributed with the gloo backend is not available in this torch build",
 )
 
-TORCHRUN_VARIABLES = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
-
-
-@pytest.fixture
-def plain_process(monkeypatch):
-    """A process that torchrun did not launch."""
-    for name in TORCHRUN_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    assert not dist.is_initialized()
-
-
-@pytest.fixture
-def world_of_one():
-    """A process group the user started: gloo, one process."""
-    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
-    try:
-        yield
-    finally:
-        dist.destroy_process_group()
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+plain_process, world_of_one = launch.plain_process, launch.world_of_one  # fixtures
 
 
 def test_outside_torchrun_this_is_rank_0_of_1(plain_process, capsys):
@@ -107,7 +82,7 @@ def test_ensure_process_group_leaves_the_users_group_alone(world_of_one):
 
 def test_ensure_process_group_starts_gloo_from_torchruns_variables(plain_process, monkeypatch):
     for name, value in (("RANK", "0"), ("WORLD_SIZE", "1"), ("MASTER_ADDR", "127.0.0.1"),
-                        ("MASTER_PORT", str(_free_port()))):
+                        ("MASTER_PORT", str(launch.free_port()))):
         monkeypatch.setenv(name, value)
     try:
         assert runtime.ensure_process_group("cpu") is True

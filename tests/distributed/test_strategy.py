@@ -6,6 +6,7 @@ business of the torchrun tests (test_reduce.py's launch checks ``resolve_strateg
 there).
 """
 
+import launch
 import pytest
 import torch
 import torch.distributed as dist
@@ -20,24 +21,10 @@ pytestmark = pytest.mark.skipif(
     reason="torch.distributed with the gloo backend is not available in this torch build",
 )
 
-TORCHRUN_VARIABLES = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 MISSING = r"missing: RANK, MASTER_ADDR, MASTER_PORT\. Launch the script with `torchrun"
 
 
-@pytest.fixture
-def plain_process(monkeypatch):
-    for name in TORCHRUN_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    assert not dist.is_initialized()
-
-
-@pytest.fixture
-def world_of_one(plain_process):
-    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
-    try:
-        yield
-    finally:
-        dist.destroy_process_group()
+plain_process, world_of_one = launch.plain_process, launch.world_of_one  # fixtures
 
 
 def test_the_strategies():
@@ -97,7 +84,7 @@ def test_a_forced_strategy_joins_the_users_group(world_of_one):
         assert (found.kind, found.started_group, found.shard) == (kind, False, (0, 1))
         assert found.device == torch.device("cpu")
     # In one process the agreements are the values themselves.
-    assert (found.seed(17), found.agree(False), found.agree(True)) == (17, False, True)
+    assert (sharding.shared_seed(17), found.agree(False), found.agree(True)) == (17, False, True)
     assert found.floats({"loss": torch.tensor(0.25)}) == {"loss": 0.25}
 
 

@@ -170,10 +170,6 @@ class Strategy:
         """True on every rank when ``flag`` is true on one (``stop_training``)."""
         return reduce.agree(flag, self.device)
 
-    def seed(self, seed):
-        """Rank 0's ``seed``, on every rank."""
-        return sharding.shared_seed(seed, self.device)
-
 
 def _convert_sync_batchnorm(module):
     """Replaces, in place, the BatchNorm layers below ``module`` by ``nn.SyncBatchNorm``."""

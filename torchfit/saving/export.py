@@ -208,7 +208,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _CLASS_PREFIX = re.compile(r"^<class '([\w.]+)'>: ")
 _HINTS = (
     (("data-dependent", "GuardOnDataDependent"),
-     "`forward` depends on the values in a tensor (e.g. `if x.sum() > 0:`, `.item()`, "
+     "`forward` depends on the values in a tensor (e.g. `if x.sum() > 0:`, `Tensor.item`, "
      "`.tolist()`), and an exported program cannot: compute both branches and pick with "
      "`torch.where`, use `torch.cond`, or move the check out of `forward`"),
     (("Constraints violated",),
@@ -221,7 +221,7 @@ _HINTS = (
      "runs every torch operator), or write `forward` with operators ONNX supports"),
 )
 _GENERIC_HINT = (
-    "keep `forward` to tensor operations torch.export can trace (no NumPy, no `.item()`, no "
+    "keep `forward` to tensor operations torch.export can trace (no NumPy, no `Tensor.item`, no "
     "Python side effects), and pass `example_inputs` shaped and routed as in fit(); see "
     "https://pytorch.org/docs/stable/export.html"
 )
