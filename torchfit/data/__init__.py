@@ -102,6 +102,8 @@ def _streamed(adapter_cls, name, takes_batch_size):
         kwargs = {"class_weight": class_weight, "dtype": dtype, "check_batch": check_batch}
         if adapter_cls in (DatasetAdapter, DataLoaderAdapter):
             kwargs["shard"] = shard
+        if adapter_cls is DataLoaderAdapter:
+            kwargs["device"] = device
         if takes_batch_size:
             kwargs.update(batch_size=batch_size, device=device)
             if adapter_cls is DatasetAdapter:

@@ -31,7 +31,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from torchfit import nest
-from torchfit.data import utils
+from torchfit.data import indexed, utils
 from torchfit.data.workers import loader_batches
 from torchfit.distributed import sharding
 
@@ -410,24 +410,41 @@ class IterableDatasetAdapter(_StreamAdapter):
 
 
 class DataLoaderAdapter(_StreamAdapter):
-    """A ``torch.utils.data.DataLoader``, used as is: its batching, shuffling and workers."""
+    """A ``torch.utils.data.DataLoader``: its batching, shuffling and workers.
+
+    A plain one (a single process, the default samplers, a ``TensorDataset`` or a dataset with
+    ``__getitems__``) is batched by index instead, with the same batches and random draws
+    (``torchfit.data.indexed``); a ``TensorDataset``'s tensors then move to the model's device
+    once, when they fit. Any other loader is iterated as it is.
+    """
 
     source = "The DataLoader"
 
-    def __init__(self, loader, class_weight=None, shard=None, **kwargs):
+    def __init__(self, loader, class_weight=None, shard=None, device="cpu", **kwargs):
         super().__init__(class_weight, **kwargs)
         self._passes = 0
+        self._indexed = None
         if shard is not None and shard[1] > 1 and not isinstance(
                 loader.dataset, torch.utils.data.IterableDataset):
             seed = sharding.shared_seed(int(torch.empty((), dtype=torch.int64).random_()))
             loader = sharding.distributed_loader(loader, *shard, shuffle_seed=seed)
+        else:
+            self._indexed = indexed.index_batches(loader)
         self.loader = loader
         self.aligned = isinstance(loader.sampler, torch.utils.data.DistributedSampler)
         self.num_batches = _length(loader)
         if self.num_batches == 0:
             raise ValueError("The DataLoader is empty: it yields no batch.")
+        if self._indexed is not None and self._indexed.tensors is not None:
+            device = torch.device(device)
+            nbytes = sum(t.numel() * t.element_size() for t in self._indexed.tensors
+                         if t.device != device)
+            self.on_device = fits_on_device(nbytes, device)
+            self._indexed.move_to(device, pin=not self.on_device)
 
     def batches(self):
+        if self._indexed is not None:
+            return self._indexed_batches()
         sampler = self.loader.sampler
         if not self.aligned:
             return super().batches()
@@ -444,7 +461,15 @@ class DataLoaderAdapter(_StreamAdapter):
             yield sharding.ShardBatch(batch, 1.0, indices[taken:taken + count])
             taken += count
 
+    def _indexed_batches(self):
+        batches = super().batches()
+        if not self.on_device:
+            return batches
+        return (self.finalize(batch) for batch in batches)  # the iterator skips finalize
+
     def _raw_batches(self):
+        if self._indexed is not None:
+            return self._indexed.batches()
         return loader_batches(self.loader)  # a failed worker: named, the others shut down
 
 
