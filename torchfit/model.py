@@ -203,9 +203,11 @@ class Model(WeightsMixin, nn.Module):
             loss_weights: weights of the per-output losses in the total, as a list or dict.
             weighted_metrics: metrics that also take the sample weights.
             run_eagerly: accepted for Keras compatibility; torch always runs eagerly.
-            jit_compile: ``True`` or a dict of ``torch.compile`` options (e.g.
-                ``{"mode": "max-autotune"}``) to compile the forward pass; if compilation fails,
-                a one-line warning and the eager forward.
+            jit_compile: ``True``, a dict of ``torch.compile`` options (e.g.
+                ``{"mode": "max-autotune"}``) or a mode name (``"default"``,
+                ``"reduce-overhead"`` for CUDA graphs, ``"max-autotune"``,
+                ``"max-autotune-no-cudagraphs"``) to compile the forward pass; if compilation
+                fails, a one-line warning and the eager forward (see ``torchfit.trainer.jit``).
             precision: ``"32"``, ``"bf16-mixed"`` or ``"16-mixed"`` (autocast; losses and
                 metrics in float32; a GradScaler for float16).
             gradient_accumulation_steps: apply the optimizer every N batches, on the average of

@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset, default_collate
 
 import torchfit
 from torchfit import data
@@ -239,15 +239,17 @@ def test_nested_length_mismatch_names_the_path():
         compiled_model().fit({"image": X, "series": X[:-1]}, Y, verbose=0)
 
 
-def test_batches_are_moved_to_the_device_whole():
-    model = compiled_model()
-    adapter = torchfit.data.get_adapter(DataLoader(TensorDataset(XT, YT), batch_size=16))
+@pytest.mark.parametrize("collate_fn", [None, lambda items: default_collate(items)])
+def test_batches_are_moved_to_the_device_whole(collate_fn):
+    # The default collate: batched by index from tensors moved once; another: streamed.
+    loader = DataLoader(TensorDataset(XT, YT), batch_size=16, collate_fn=collate_fn)
+    adapter = torchfit.data.get_adapter(loader, device="meta")
+    assert adapter.on_device == (collate_fn is None)
     iterator = torchfit.trainer.epoch_iterator.EpochIterator(adapter, device="meta")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         step, batch = next(iter(iterator))
     assert step == 0 and all(t.device.type == "meta" for t in batch)
-    assert model is not None
 
 
 def test_length_mismatch_names_both_lengths():

@@ -1,11 +1,13 @@
 """compile(jit_compile=...): torch.compile of the forward with an eager fallback."""
 
+import numpy as np
 import pytest
 import torch
 
 import torchfit
 from helpers import blobs, make_model
-from torchfit.trainer.jit import check_jit_compile, compiled_forward, set_jit
+from torchfit.trainer.jit import (check_jit_compile, compile_options, compiled_forward, set_jit,
+                                  uses_cudagraphs)
 
 X, Y = blobs()
 
@@ -70,11 +72,81 @@ def test_compiled_forward_raises_user_errors_once_compilation_has_worked():
         wrapped(torch.ones(3))
 
 
-def test_check_jit_compile_accepts_bools_and_dicts_only():
-    check_jit_compile(True)
-    check_jit_compile({"mode": "reduce-overhead"})
-    with pytest.raises(TypeError, match=r"Received: jit_compile='yes'"):
+def test_check_jit_compile_accepts_bools_dicts_and_mode_names():
+    for value in (True, False, {"mode": "reduce-overhead"}, "default", "reduce-overhead",
+                  "max-autotune", "max-autotune-no-cudagraphs"):
+        check_jit_compile(value)
+    with pytest.raises(ValueError, match=r"unknown torch.compile mode. Received: "
+                                         r"jit_compile='yes'. Expected one of 'default', "
+                                         r"'reduce-overhead', 'max-autotune', "
+                                         r"'max-autotune-no-cudagraphs'"):
         check_jit_compile("yes")
+    with pytest.raises(TypeError, match=r"must be True/False or a dict .* or a mode name .* "
+                                        r"Received: jit_compile=1"):
+        check_jit_compile(1)
+    with pytest.raises(ValueError, match=r"Received: jit_compile='fast'"):
+        make_model().compile(optimizer="sgd", loss="mse", jit_compile="fast")
+
+
+class _FakeCompile:
+    """Stands in for torch.compile (no inductor in the tests): records the options and the
+    order of compiled calls and cudagraph step marks."""
+
+    def __init__(self, monkeypatch):
+        self.options, self.events = [], []
+        monkeypatch.setattr(torch, "compile", self)
+        monkeypatch.setattr(torch.compiler, "cudagraph_mark_step_begin",
+                            lambda: self.events.append("mark"))
+
+    def __call__(self, fn, **options):
+        self.options.append(options)
+
+        def compiled(*args, **kwargs):
+            self.events.append("call")
+            return fn(*args, **kwargs)
+
+        return compiled
+
+
+@pytest.mark.parametrize("mode", ["default", "reduce-overhead", "max-autotune",
+                                  "max-autotune-no-cudagraphs"])
+def test_a_mode_name_compiles_with_that_mode(monkeypatch, mode):
+    fake = _FakeCompile(monkeypatch)
+    model = make_model()
+    model.compile(optimizer=torchfit.optimizers.SGD(0.1), jit_compile=mode,
+                  loss=torchfit.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(X, Y, batch_size=32, epochs=1, verbose=0)
+    assert fake.options == [{"mode": mode}]
+    calls = fake.events.count("call")
+    assert calls == 2  # the two batches went through the compiled forward
+    # CUDA-graph modes mark a new cudagraph iteration before every compiled call.
+    graphs = mode in ("reduce-overhead", "max-autotune")
+    assert fake.events == (["mark", "call"] * calls if graphs else ["call"] * calls)
+
+
+def test_cudagraph_options_are_recognised():
+    assert uses_cudagraphs({"mode": "reduce-overhead"})
+    assert uses_cudagraphs({"mode": "max-autotune"})
+    assert uses_cudagraphs({"options": {"triton.cudagraphs": True}})
+    assert uses_cudagraphs({"backend": "cudagraphs"})
+    assert not uses_cudagraphs({}) and not uses_cudagraphs({"mode": "max-autotune-no-cudagraphs"})
+    assert not uses_cudagraphs({"backend": "eager", "mode": "reduce-overhead"})
+    assert compile_options("max-autotune") == {"mode": "max-autotune"}
+    assert compile_options({"dynamic": False}) == {"dynamic": False} and compile_options(True) == {}
+
+
+def test_cudagraph_mode_marks_steps_in_evaluate_and_predict(monkeypatch):
+    fake = _FakeCompile(monkeypatch)
+    model = make_model()
+    model.compile(optimizer="sgd", loss=torchfit.losses.SparseCategoricalCrossentropy(
+        from_logits=True), jit_compile="reduce-overhead")
+    model.evaluate(X, Y, batch_size=16, verbose=0)
+    predictions = model.predict(X, batch_size=16, verbose=0)
+    assert fake.events == ["mark", "call"] * 8
+    model.module.eval()
+    with torch.no_grad():
+        expected = model.module(torch.from_numpy(X)).numpy()
+    np.testing.assert_allclose(predictions, expected, rtol=1e-6, atol=1e-6)
 
 
 def test_set_jit_installs_and_removes_the_compiled_forward():
