@@ -417,6 +417,21 @@ def test_nonfinite_check_can_be_turned_off():
     assert np.isnan(history.history["loss"][0])
 
 
+def test_evaluate_names_nan_in_x_only_when_a_result_is_not_finite(monkeypatch):
+    from torchfit import data as data_module
+
+    model = _compiled()
+    with pytest.raises(ValueError, match=r"`x` holds 1 NaN or infinite value\(s\)"):
+        model.evaluate(_with(X, (2, 1), np.nan), Y, verbose=0)
+    loss = model.evaluate(_with(X, (2, 1), np.nan), Y, verbose=0, check_finite=False)
+    assert np.isnan(loss)
+    checked = []
+    monkeypatch.setattr(data_module, "check_finite",
+                        lambda value, argument, method: checked.append(argument))
+    model.evaluate(X, Y, verbose=0)
+    assert checked == ["y"]  # finite results: x is not read twice
+
+
 def test_good_data_still_trains():
     model = _compiled()
     before = _snapshot(model)

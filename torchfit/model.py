@@ -8,6 +8,7 @@ files (``save_weights`` / ``load_weights``, ``save`` / ``load``, ``export``) com
 ``torchfit/trainer/weights.py``.
 """
 
+import contextlib
 import inspect
 
 import torch
@@ -312,7 +313,7 @@ class Model(WeightsMixin, nn.Module):
         """Updates the compiled metrics and returns the logs (device values, read lazily)."""
         self._build_metrics(y, y_pred)
         # no_grad: a custom metric doing `state += values.sum()` must not join the graph.
-        with torch.no_grad():
+        with torch.no_grad() if torch.is_grad_enabled() else contextlib.nullcontext():
             self.compiled_metrics.update_state(y, y_pred, sample_weight)
             if not self._adds_nothing and self._additions.update_trackers(
                     self, self.metrics_names, self.device):
@@ -495,18 +496,23 @@ class Model(WeightsMixin, nn.Module):
                  steps=None, callbacks=None, return_dict=False, check_finite=True, **kwargs):
         """Returns the loss, ``[loss, *metrics]`` in ``metrics_names`` order (then any other
         key a custom ``test_step`` logs, sorted), or a dict. ``check_finite=False`` skips the
-        NaN/inf check of in-memory ``x``, ``y`` and ``sample_weight``, as in ``fit``."""
+        NaN/inf check of in-memory ``x``, ``y`` and ``sample_weight``, as in ``fit``: ``y`` and
+        ``sample_weight`` are checked first, ``x`` (the large one: a pass over it costs a
+        tenth of an evaluation) only when a result is NaN or infinite, to name it as the
+        cause."""
         check_kwargs("evaluate", kwargs, list(inspect.signature(Model.evaluate).parameters)[1:-1])
         arguments.check_compiled(self, "evaluate")
         arguments.check_positive_int("batch_size", batch_size)
         arguments.warn_unweighted_metrics(x, sample_weight, self.compiled_metrics)
         verbose = arguments.resolve_verbose(verbose)
-        arguments.check_finite_data(check_finite, "evaluate", (x, "x"), (y, "y"),
+        arguments.check_finite_data(check_finite, "evaluate", (y, "y"),
                                     (sample_weight, "sample_weight"))
         iterator = EpochIterator(self._adapter(x, y, sample_weight, batch_size), steps,
                                  self.device)
         callback_list = self._callbacks(callbacks, verbose, 1, iterator.num_steps)
         logs = loops.run_evaluate(self, iterator, callback_list)
+        if check_finite and not arguments.all_finite(logs):
+            arguments.check_finite_data(True, "evaluate", (x, "x"))
         return self._format_results(logs, return_dict)
 
     def _format_results(self, logs, return_dict):

@@ -169,11 +169,11 @@ class ArrayAdapter(ShuffleState):
         size = self.batch_size
         if self.shuffle:
             self._pass_start_state = self._generator.get_state()
-            perm = _pass_order(self)
             gather = _gather if self.on_device else _gather_pinned
-            for start in range(0, self.num_samples, size):
-                ids = perm[start:start + size]
+            for ids in _pass_order(self).split(size):
                 yield self._take(lambda t: gather(t, ids))
+        elif self._leaves_only:  # every batch's views at once: one split per tensor
+            yield from zip(*(t.split(size) for t in self._data))
         else:
             for start in range(0, self.num_samples, size):
                 yield self._take(lambda t: t[start:start + size])

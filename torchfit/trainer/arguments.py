@@ -14,8 +14,8 @@ import torch
 from torchfit import data as data_module
 from torchfit import progress
 
-__all__ = ["NotCompiledError", "as_callbacks", "check_compiled", "check_finite_data",
-           "check_runnable", "check_positive_int", "check_fit_arguments",
+__all__ = ["NotCompiledError", "all_finite", "as_callbacks", "check_compiled",
+           "check_finite_data", "check_runnable", "check_positive_int", "check_fit_arguments",
            "resolve_device", "resolve_verbose", "unpack_validation_data",
            "warn_unweighted_metrics"]
 
@@ -229,6 +229,17 @@ def check_runnable(model, base):
             "with. Wrap one, torchfit.Model(my_module), or subclass torchfit.Model and define "
             "`forward`."
         )
+
+
+def all_finite(logs):
+    """Whether every numeric value of ``logs`` (floats, or lists of them) is finite.
+
+    Example:
+        >>> all_finite({"loss": 0.5, "f1": [0.1, 0.2]}), all_finite({"loss": float("nan")})
+        (True, False)
+    """
+    values = [v for v in logs.values() if isinstance(v, (int, float, list, tuple))]
+    return all(np.isfinite(np.asarray(v, dtype=float)).all() for v in values)
 
 
 def check_finite_data(check_finite, method, *parts):

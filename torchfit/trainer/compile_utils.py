@@ -121,7 +121,7 @@ class LossTracker(metrics_module.Metric):
     def update_state(self, loss, batch_size):
         if not batch_size:  # a distributed rank left without samples by an uneven last batch
             return
-        self.total.add_(loss.detach(), alpha=batch_size)
+        self.total.add_(loss.detach() if loss.requires_grad else loss, alpha=batch_size)
         self.count += batch_size
 
     def result(self):

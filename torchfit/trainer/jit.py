@@ -18,7 +18,9 @@ call is preceded by ``torch.compiler.cudagraph_mark_step_begin()`` (torch's docu
 of a new iteration: the previous outputs are then free to overwrite, whatever the heuristic
 about pending backwards would say, e.g. after a step that skipped its backward), and outputs
 computed without grad (evaluate, predict) are cloned out of the graph's memory (one copy per
-output). A custom ``train_step`` that keeps ``y_pred`` past the next forward must clone it.
+output), and so are those of a model whose optimizer's step takes a closure (``LBFGS``: the
+closure re-runs the forward before the step's metrics read the first outputs). A custom
+``train_step`` that keeps ``y_pred`` past the next forward must clone it.
 """
 
 import warnings
@@ -97,8 +99,12 @@ def _out_of_graph_memory(outputs):
         lambda t: t.clone() if isinstance(t, torch.Tensor) and t.is_cuda else t, outputs)
 
 
-def compiled_forward(eager, options):
+def compiled_forward(eager, options, clone_with_grad=False):
     """A function calling ``torch.compile(eager, **options)``, or ``eager`` once that failed.
+
+    With CUDA graphs, outputs computed without grad are cloned out of the graph's memory; with
+    ``clone_with_grad`` those computed with grad too (a closure optimizer's step re-runs the
+    forward before the step's metrics read the first outputs).
 
     Example:
         >>> forward = compiled_forward(nn.Linear(2, 1), {"backend": "eager"})
@@ -125,7 +131,7 @@ def compiled_forward(eager, options):
                           f"{reason[:200]}); running the forward eagerly.", stacklevel=2)
             return eager(*args, **kwargs)
         state["status"] = "ok"
-        if graphs and not torch.is_grad_enabled():  # evaluate/predict may keep the outputs
+        if graphs and (clone_with_grad or not torch.is_grad_enabled()):  # kept past a replay
             return _out_of_graph_memory(outputs)
         return outputs
 
@@ -138,5 +144,9 @@ def set_jit(model, jit_compile):
     if not jit_compile:
         return
     eager = model.module if model.module is not None else type(model).forward.__get__(model)
+    # LBFGS & co. (``StepPolicy.bind`` ran first, at ``compile``): the closure's re-evaluations
+    # replay the graph before the step's metrics read the first outputs.
+    closure = getattr(getattr(model, "_step", None), "takes_closure", False)
     # An instance attribute: nn.Module's __call__ looks `forward` up on the instance first.
-    model.__dict__["forward"] = compiled_forward(eager, compile_options(jit_compile))
+    model.__dict__["forward"] = compiled_forward(eager, compile_options(jit_compile),
+                                                 clone_with_grad=closure)
