@@ -17,6 +17,12 @@ with gloo, the batch per process being A's (64, so 128 global): torchfit's ``fit
 against a hand-written ``DistributedDataParallel`` loop, interleaved in one torchrun job that this
 script launches (``scripts/bench_ddp.py``).
 
+Workloads L and M (``--workloads L,M``, not in the default set; ``scripts/bench_models.py``):
+pytorch/examples' word_language_model (an LSTM language model trained with truncated BPTT, the
+hidden state carried across chunks) and the Keras guide's multi-input, multi-output ticket model
+(title/body/tags -> priority/department, ``loss_weights``), each against its hand-written loop
+and Lightning and Poutyne; their tables report the final validation loss.
+
 Contenders, run round-robin so that machine noise hits all of them alike:
 - ``minimal loop``: the floor of A and B. Tensors built once, ``randperm`` + index per batch, loss
   and accuracy summed on the device, one sync per epoch.
@@ -62,7 +68,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-import bench_peers  # scripts/ is on sys.path when this file is run as a script
+import bench_models  # scripts/ is on sys.path when this file is run as a script
+import bench_peers
 
 # torchfit itself is imported lazily (inside the functions that use it), so that a fresh process
 # measuring a peer's or a hand-written loop's memory does not load it.
@@ -193,25 +200,7 @@ class _FakeTerminal(io.StringIO):
         return True
 
 
-def _epoch_timer():
-    import torchfit
-
-    class EpochTimer(torchfit.callbacks.Callback):
-        """``times``: wall seconds of each epoch, validation included; ``cpu_times``: this
-        process's CPU seconds of the same epochs."""
-
-        def __init__(self):
-            super().__init__()
-            self.times, self.cpu_times = [], []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._start = time.perf_counter(), time.process_time()
-
-        def on_epoch_end(self, epoch, logs=None):  # after validation
-            self.times.append(time.perf_counter() - self._start[0])
-            self.cpu_times.append(time.process_time() - self._start[1])
-
-    return EpochTimer()
+_epoch_timer = bench_models.epoch_timer  # also bench_ddp's
 
 
 def compiled_torchfit(workload, jit_compile=False):
@@ -274,10 +263,11 @@ TABLES = {
           "A:keras", "A:lightning", "A:poutyne"],
     "B": ["B:raw", "B:torchfit", "B:torchfit-jit"],
     "C": ["A:dataloader", "C:torchfit"],
+    **bench_models.TABLES,  # "L", "M"
 }
 
 
-def contenders(data_a, data_b, epochs, jit_rounds):
+def contenders(data_a, data_b, epochs, jit_rounds, loaded_lm=None):
     table = {
         "A:raw": Contender("minimal loop", lambda: hand_loop(MLP, data_a, epochs)),
         "A:dataloader": Contender("DataLoader loop",
@@ -298,6 +288,8 @@ def contenders(data_a, data_b, epochs, jit_rounds):
     for key, (label, module, _) in bench_peers.PEERS.items():
         table[f"A:{key}"] = Contender(label, lambda key=key: peer_epochs(key, data_a, epochs),
                                       requires=module)
+    for key, (label, run, module) in bench_models.contenders(loaded_lm or {}, epochs).items():
+        table[key] = Contender(label, lambda run=run: Run(*run()), requires=module)
     return table
 
 
@@ -390,6 +382,7 @@ def measure_memory(keys, args):
                    "--epochs", str(args.epochs), "--tiles", str(args.tiles),
                    "--b-tiles", str(args.b_tiles), "--val-size", str(args.val_size)]
         command += ["--threads", str(args.threads)] if args.threads else []
+        command += ["--quick"] if args.quick else []  # L's and M's sizes
         proc = subprocess.run(command, capture_output=True, text=True)
         found = re.findall(r"^peak_rss_mib=([\d.]+)$", proc.stdout, re.MULTILINE)
         if proc.returncode or not found:
@@ -499,7 +492,8 @@ def _median(times):
     return statistics.median(times) if times else None
 
 
-def workload_lines(name, title, table, selected, results, peaks, accuracy_floor_key, quick):
+def workload_lines(name, title, table, selected, results, peaks, accuracy_floor_key, quick,
+                   metric="val accuracy"):
     steady, _, accuracy, notes, skipped = results
     floor_key = table[0]
     floor = _median(steady.get(floor_key, []))
@@ -507,7 +501,7 @@ def workload_lines(name, title, table, selected, results, peaks, accuracy_floor_
     lines = [f"### Workload {name}: {title}", ""]
     header = ["contender", "median s/epoch", "ratio to floor"]
     header += ["peak MiB"] if memory else []
-    header += ["final val accuracy"]
+    header += [f"final {metric}"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     tail = []
     for key in table:
@@ -526,7 +520,7 @@ def workload_lines(name, title, table, selected, results, peaks, accuracy_floor_
         lines.append("| " + " | ".join(row) + " |")
         reference = accuracy.get(accuracy_floor_key)
         if reference is not None and abs(accuracy[key] - reference) > 0.02:
-            tail.append(f"WARNING: {label} reached val accuracy {accuracy[key]:.4f}, more than "
+            tail.append(f"WARNING: {label} reached {metric} {accuracy[key]:.4f}, more than "
                         f"0.02 away from the minimal loop's {reference:.4f}"
                         + (" (with --quick's few samples and epochs, seeds alone can do that)."
                            if quick else "."))
@@ -554,6 +548,10 @@ def target_lines(steady):
         ("torchfit ≥ 3× faster than Lightning on A",
          ratio(steady, "A:lightning", "A:torchfit"), "≥", 3),
     ]
+    for name in bench_models.TABLES:  # when they ran
+        if f"{name}:torchfit" in steady:
+            checks.append((f"torchfit ≤ 1.05× the hand-written loop on {name}",
+                           ratio(steady, f"{name}:torchfit", f"{name}:raw"), "≤", 1.05))
     if "ddp:torchfit" in steady:
         checks.append(("torchfit ≤ 1.05× the hand-written DDP loop",
                        ratio(steady, "ddp:torchfit", "ddp:raw"), "≤", 1.05))
@@ -569,7 +567,7 @@ def target_lines(steady):
 
 def report(args, data_a, data_b, selected, results, peaks, inference, imports, ddp=None):
     steady, first = results.steady, results.first
-    wanted = [w for w in "ABC" if w in args.workloads]
+    wanted = [w for w in "ABCLM" if w in args.workloads]
     lines = [f"Machine: {machine()}", "",
              f"{args.epochs} epochs per run x {args.rounds} rounds, round-robin, first epoch of "
              "each run dropped; medians over the remaining epochs; ratios to the floor of the "
@@ -584,11 +582,13 @@ def report(args, data_a, data_b, selected, results, peaks, inference, imports, d
              f"Adam(1e-3), validation on {size(data_b, 2)} samples each epoch",
         "C": "workload A fed through `DataLoader(TensorDataset, batch_size=64, shuffle=True)` "
              "(`fit(loader)`), floor: the hand-written DataLoader loop",
+        **bench_models.titles(args.quick),
     }
     for name in wanted:
         lines += workload_lines(name, titles[name], TABLES[name], selected, results, peaks,
                                 accuracy_floor_key=TABLES["A" if name == "C" else name][0],
-                                quick=args.quick)
+                                quick=args.quick,
+                                **({"metric": bench_models.METRIC} if name in "LM" else {}))
         if name == "B" and first.get("B:torchfit-jit"):
             jit_first = statistics.median(first["B:torchfit-jit"])
             jit_steady = _median(steady["B:torchfit-jit"])
@@ -650,7 +650,8 @@ def cold_inductor_cache(enabled):
 
 def parse_args():
     parser = argparse.ArgumentParser(
-        description="torchfit vs hand-written loops and peer trainers (workloads A, B, C).")
+        description="torchfit vs hand-written loops and peer trainers (workloads A, B, C, L, M, "
+                    "DDP).")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 5; --quick: 1)")
     parser.add_argument("--epochs", type=int, help="epochs per run (default 3; --quick: 2)")
     parser.add_argument("--tiles", type=int,
@@ -665,7 +666,7 @@ def parse_args():
     parser.add_argument("--import-repeats", type=int,
                         help="fresh interpreters per import time (default 3; --quick: 1)")
     parser.add_argument("--workloads", default="A,B,C",
-                        help="which workloads: A, B, C, DDP (default A,B,C)")
+                        help="which workloads: A, B, C, L, M, DDP (default A,B,C)")
     parser.add_argument("--ddp-procs", type=int, default=2,
                         help="processes of the DDP workload (default 2)")
     parser.add_argument("--threads", type=int,
@@ -689,7 +690,8 @@ def parse_args():
             setattr(args, name, small if quick else full)
     args.workloads = {w.strip().upper() for w in args.workloads.split(",") if w.strip()}
     if not args.workloads <= set(TABLES) | {"DDP"}:
-        parser.error(f"--workloads takes A, B, C and/or DDP; got {sorted(args.workloads)}")
+        parser.error(f"--workloads takes A, B, C, L, M and/or DDP; got "
+                     f"{sorted(args.workloads)}")
     if args.only:
         known = {k for t in TABLES.values() for k in t}
         if args.only not in known:
@@ -707,9 +709,10 @@ def main():
     needs_a = args.workloads & {"A", "C"}
     data_a = load(args.tiles, args.val_size, image=False) if needs_a else None
     data_b = load(args.b_tiles, args.val_size, image=True) if "B" in args.workloads else None
-    every = contenders(data_a, data_b, args.epochs, args.jit_rounds)
+    loaded_lm = bench_models.load(args.workloads, args.quick)
+    every = contenders(data_a, data_b, args.epochs, args.jit_rounds, loaded_lm)
     keys = [args.only] if args.only else list(dict.fromkeys(
-        key for w in "ABC" if w in args.workloads for key in TABLES[w]))
+        key for w in "ABCLM" if w in args.workloads for key in TABLES[w]))
     if args.no_peers:
         keys = [key for key in keys if every[key].requires is None]
     selected = {key: every[key] for key in keys}

@@ -4,17 +4,58 @@
 #
 #     bash scripts/gpu_check.sh
 #
-# Step 1 reports the GPUs torch sees. Step 2 (issue 12) checks distributed training on NCCL: with
-# at least 2 GPUs a 2-process `torchrun` fit (DDP, one process per GPU); with one GPU a 1-process
-# `torchrun --nproc_per_node=1` fit with compile(strategy="ddp"). Each checks that torchfit
-# started an NCCL process group, placed every process's model on cuda:LOCAL_RANK, trained the
-# same weights and History on every rank, and that predict gathered every row in input order
-# (compared with the module's own forward on the whole input) and evaluate agreed across ranks.
+# Step 1 reports the GPUs torch sees (and stops with status 2 when there is none). Step 2
+# (issue 12) checks distributed training on NCCL: with at least 2 GPUs a 2-process `torchrun`
+# fit (DDP, one process per GPU); with one GPU a 1-process `torchrun --nproc_per_node=1` fit with
+# compile(strategy="ddp"). Each checks that torchfit started an NCCL process group, placed every
+# process's model on cuda:LOCAL_RANK, trained the same weights and History on every rank, and that
+# predict gathered every row in input order (compared with the module's own forward on the whole
+# input) and evaluate agreed across ranks.
+# Step 3 (issue 15) runs the CUDA tests of the suite: those named `*on_cuda*` (skipped on a CPU)
+# and the optimizers' `test_no_host_sync_in_a_step`: no host sync per training step under
+# torch.cuda.set_sync_debug_mode("error") (fp32, bf16-mixed, host-resident data), bf16 and fp16
+# (GradScaler) AMP against torch's hand-written AMP loop, pinned prefetch of host-resident arrays,
+# jit_compile="reduce-overhead" (CUDA graphs) in fit/evaluate/predict. It fails if one fails, or
+# if every one of them was skipped.
+# Step 4 (issue 15) benchmarks fit against a hand-written loop (scripts/bench_gpu.py: the MLP and
+# a ResNet-18 at fp32, bf16-mixed, jit_compile, and CUDA graphs on the MLP) and prints its
+# markdown table, also written to $BENCH_MD (default: $OUT/gpu_bench.md when $OUT is set, else
+# /tmp/gpu_bench.md). Performance goals are reported in the table, not enforced.
+#
+# Every step runs under its own timeout, cut to what is left of TOTAL_TIMEOUT (default 450 s);
+# a failed step does not stop the later ones. Settings (environment): PY (the Python), STEPS
+# (which of steps 2-4 to run, default "2 3 4"), TOTAL_TIMEOUT, CUDA_TESTS (the test paths of
+# step 3, default "tests"), BENCH_MD, BENCH_ARGS (more arguments for bench_gpu.py).
+# Expected on one H100/H200: step 2 ~30 s, step 3 ~1-2 min (inductor compiles one small model),
+# step 4 ~2-3 min (torch.compile of the MLP twice and the ResNet-18 once, per side).
 # Exit status: 0 when every step passed, 1 otherwise, 2 when no GPU is visible.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY="${PY:-.venv/bin/python}"
-TIMEOUT="${TIMEOUT:-600}"  # seconds per step: a hang in a collective fails instead of blocking
+TOTAL_TIMEOUT="${TOTAL_TIMEOUT:-450}"  # seconds for steps 2-4 together
+STEPS="${STEPS:-2 3 4}"
+CUDA_TESTS="${CUDA_TESTS:-tests}"
+BENCH_MD="${BENCH_MD:-${OUT:-/tmp}/gpu_bench.md}"
+BENCH_ARGS="${BENCH_ARGS:-}"
+START=$SECONDS
+FAILED=()
+
+# The timeout of a step: its own limit, cut to what is left of TOTAL_TIMEOUT (a hang in a
+# collective or a compile fails the step instead of blocking).
+step_timeout() {
+    local left=$((TOTAL_TIMEOUT - (SECONDS - START)))
+    if [ "$left" -lt "$1" ]; then echo "$left"; else echo "$1"; fi
+}
+
+# Whether step $1 is selected in STEPS and there is time left to start it.
+want_step() {
+    case " $STEPS " in *" $1 "*) ;; *) echo "(step $1 not in STEPS='$STEPS': skipped)"; return 1;; esac
+    if [ "$(step_timeout 30)" -lt 30 ]; then
+        echo "FAILED: step $1 not started: TOTAL_TIMEOUT=${TOTAL_TIMEOUT}s spent"
+        FAILED+=("step $1 (no time left)")
+        return 1
+    fi
+}
 
 echo "== step 1: CUDA devices"
 GPUS=$("$PY" -c "import torch; print(torch.cuda.device_count() if torch.cuda.is_available() else 0)")
@@ -26,9 +67,11 @@ if [ "$GPUS" -lt 1 ]; then
     exit 2
 fi
 
-echo "== step 2: DDP fit on NCCL under torchrun"
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
+
+if want_step 2; then
+echo "== step 2: DDP fit on NCCL under torchrun"
 cat > "$WORK/ddp_nccl_check.py" <<'PYEOF'
 """One torchrun worker: a DDP fit on NCCL, then the checks (an AssertionError fails the step)."""
 import os
@@ -91,9 +134,66 @@ PYEOF
 if [ "$GPUS" -ge 2 ]; then NPROC=2; else NPROC=1; fi
 PORT=$("$PY" -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
 echo "torchrun --nproc_per_node=$NPROC ($GPUS GPU(s) visible)"
-if ! PYTHONPATH="$PWD" timeout "$TIMEOUT" "$PY" -m torch.distributed.run \
+if ! PYTHONPATH="$PWD" timeout "$(step_timeout 180)" "$PY" -m torch.distributed.run \
         --nproc_per_node="$NPROC" --master_port="$PORT" "$WORK/ddp_nccl_check.py"; then
     echo "FAILED: step 2 (DDP on NCCL)"
+    FAILED+=("step 2 (DDP on NCCL)")
+fi
+fi
+
+if want_step 3; then
+echo "== step 3: the CUDA tests (pytest -k 'on_cuda or no_host_sync_in_a_step')"
+# shellcheck disable=SC2086  # CUDA_TESTS is a list of paths
+if timeout "$(step_timeout 240)" "$PY" -m pytest $CUDA_TESTS -q -p no:cacheprovider -rs \
+        -m "not slow" -k "on_cuda or no_host_sync_in_a_step" --junitxml="$WORK/cuda_tests.xml"; then
+    TESTS_RC=0
+else
+    TESTS_RC=$?
+fi
+COUNTS=$("$PY" -c "import sys, xml.etree.ElementTree as ET
+try:
+    root = ET.parse(sys.argv[1]).getroot()
+except (OSError, ET.ParseError):
+    print('0 0'); sys.exit()
+suites = [root] if root.tag == 'testsuite' else list(root.iter('testsuite'))
+print(sum(int(s.get('tests', 0)) for s in suites), sum(int(s.get('skipped', 0)) for s in suites))
+" "$WORK/cuda_tests.xml")
+read -r NTESTS NSKIPPED <<< "$COUNTS"
+echo "CUDA tests: $NTESTS selected, $NSKIPPED skipped, pytest exit status $TESTS_RC"
+if [ "$TESTS_RC" -ne 0 ]; then
+    echo "FAILED: step 3 (CUDA tests: pytest exit status $TESTS_RC)"
+    FAILED+=("step 3 (CUDA tests failed)")
+elif [ "$NTESTS" -eq 0 ] || [ "$NSKIPPED" -ge "$NTESTS" ]; then
+    echo "FAILED: step 3: all $NTESTS CUDA tests were skipped (they must run on a GPU machine)"
+    FAILED+=("step 3 (every CUDA test skipped)")
+fi
+fi
+
+if want_step 4; then
+echo "== step 4: benchmark, torchfit fit vs a hand-written loop (scripts/bench_gpu.py)"
+rm -f "$BENCH_MD"
+# shellcheck disable=SC2086  # BENCH_ARGS is a list of arguments
+if timeout "$(step_timeout 300)" "$PY" scripts/bench_gpu.py --markdown "$BENCH_MD" \
+        $BENCH_ARGS > "$WORK/bench.out"; then
+    BENCH_RC=0
+else
+    BENCH_RC=$?
+fi
+if [ -s "$BENCH_MD" ]; then
+    echo "(table written to $BENCH_MD)"
+else
+    cat "$WORK/bench.out"
+fi
+if [ "$BENCH_RC" -ne 0 ]; then
+    echo "FAILED: step 4 (bench_gpu.py exit status $BENCH_RC)"
+    FAILED+=("step 4 (benchmark)")
+fi
+fi
+
+echo "== done in $((SECONDS - START)) s"
+if [ -s "$BENCH_MD" ]; then cat "$BENCH_MD"; fi  # last, so that it ends the output
+if [ "${#FAILED[@]}" -gt 0 ]; then
+    printf 'FAILED: %s\n' "${FAILED[@]}"
     exit 1
 fi
 echo "== all GPU checks passed"

@@ -1,5 +1,7 @@
 """compile(jit_compile=...): torch.compile of the forward with an eager fallback."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -155,3 +157,75 @@ def test_set_jit_installs_and_removes_the_compiled_forward():
     assert "forward" in model.__dict__
     set_jit(model, False)
     assert "forward" not in model.__dict__
+
+
+@pytest.mark.parametrize("optimizer, clones", [("sgd", False), ("lbfgs", True)])
+def test_closure_optimizers_clone_the_graph_outputs_they_read_later(monkeypatch, optimizer,
+                                                                   clones):
+    from torchfit.trainer import jit
+
+    seen = []
+    monkeypatch.setattr(jit, "compiled_forward",
+                        lambda eager, options, clone_with_grad: seen.append(clone_with_grad))
+    net = make_model()
+    opt = (torch.optim.LBFGS(net.parameters()) if optimizer == "lbfgs"
+           else torch.optim.SGD(net.parameters(), lr=0.1))
+    net.compile(optimizer=opt, loss="mse", jit_compile="reduce-overhead")
+    assert seen == [clones]
+
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def _cuda_fit(jit_compile):
+    torch.manual_seed(0)
+    model = torchfit.Model(torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(),
+                                               torch.nn.Linear(8, 3)), device="cuda")
+    model.compile(optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                  loss=torch.nn.CrossEntropyLoss(), metrics=["accuracy"], jit_compile=jit_compile)
+    history = model.fit(X, Y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    return model, history
+
+
+@cuda
+def test_reduce_overhead_fit_evaluate_and_predict_on_cuda():
+    """CUDA graphs (cudagraph trees, inductor): the fit matches the eager one, and predict's
+    batches survive the replays after them (else torch raises on reading overwritten outputs)."""
+    from torch._dynamo.utils import counters  # inductor counts the graphs it did not capture
+
+    eager, eager_history = _cuda_fit(False)
+    counters.clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        graphs, history = _cuda_fit("reduce-overhead")
+        predictions = graphs.predict(X, batch_size=16, verbose=0)  # 4 batches, one graph
+    assert not [w for w in caught if "jit_compile" in str(w.message)]  # compiled, not eager
+    assert counters["inductor"]["cudagraph_skips"] == 0
+    for ours, theirs in zip(graphs.parameters(), eager.parameters()):
+        torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(history.history["loss"], eager_history.history["loss"], rtol=1e-4)
+    results = graphs.evaluate(X, Y, batch_size=16, verbose=0, return_dict=True)
+    expected_results = eager.evaluate(X, Y, batch_size=16, verbose=0, return_dict=True)
+    for name, value in expected_results.items():
+        np.testing.assert_allclose(results[name], value, rtol=1e-4, err_msg=name)
+    graphs.module.eval()
+    with torch.no_grad():
+        expected = graphs.module(torch.from_numpy(X).cuda()).cpu().numpy()
+    np.testing.assert_allclose(predictions, expected, rtol=1e-4, atol=1e-5)
+
+
+@cuda
+def test_reduce_overhead_with_a_closure_optimizer_on_cuda():
+    """LBFGS re-runs the forward inside its step: with CUDA graphs the first outputs, which the
+    step's metrics read afterwards, must survive those replays."""
+    torch.manual_seed(0)
+    model = torchfit.Model(torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(),
+                                               torch.nn.Linear(8, 3)), device="cuda")
+    model.compile(optimizer=torch.optim.LBFGS(model.parameters(), max_iter=4,
+                                              line_search_fn="strong_wolfe"),
+                  loss=torch.nn.CrossEntropyLoss(), metrics=["accuracy"],
+                  jit_compile="reduce-overhead")
+    history = model.fit(X, Y, batch_size=16, epochs=3, shuffle=False, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert all(0 <= a <= 1 for a in history.history["accuracy"])

@@ -134,8 +134,8 @@ class SparseCategoricalAccuracy(MeanMetricWrapper):
                 and isinstance(y_true, torch.Tensor) and y_pred.device == self._device
                 and y_pred.ndim == 2 and y_true.ndim == 1):
             hits = y_pred.argmax(dim=-1) == y_true  # argmax joins no graph: no detach
-            self.total += hits.sum()
-            self.count += hits.numel()
+            self.total.add_(hits.sum(dtype=self.total.dtype))
+            self.count.add_(self._count_of(hits.numel()))
             return
         super().update_state(y_true, y_pred, sample_weight)
 

@@ -65,11 +65,12 @@ class Mean(Metric):
         self._accumulate(values, sample_weight)
 
     def _accumulate(self, values, sample_weight):
-        # Cost per step: unweighted, one reduction and two in-place adds (numel is a Python int,
-        # so no tensor is allocated for the count); weighted, two more ops.
+        # Cost per step: unweighted, one reduction and two in-place adds of same-dtype tensors
+        # (hits are summed as floats, the count is a cached tensor); weighted, two more ops.
         if sample_weight is None:
-            self.total += values.sum()
-            self.count += values.numel()
+            self.total.add_(values.sum() if values.is_floating_point()
+                            else values.sum(dtype=self.total.dtype))
+            self.count.add_(self._count_of(values.numel()))
             return
         weight = self._as_tensor(sample_weight)
         weighted, weight = _apply_weight(reduce_to_weight_rank(values, weight), weight)

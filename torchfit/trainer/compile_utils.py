@@ -122,7 +122,7 @@ class LossTracker(metrics_module.Metric):
         if not batch_size:  # a distributed rank left without samples by an uneven last batch
             return
         self.total.add_(loss.detach() if loss.requires_grad else loss, alpha=batch_size)
-        self.count += batch_size
+        self.count.add_(self._count_of(batch_size))
 
     def result(self):
         return div_no_nan(self.total, self.count)
