@@ -1,6 +1,7 @@
 """Argument checks shared by the public entry points, so every error speaks in one voice."""
 
 import difflib
+import inspect
 
 __all__ = ["did_you_mean", "check_kwargs", "unknown_identifier_error"]
 
@@ -14,11 +15,16 @@ def did_you_mean(name, options):
 def check_kwargs(fn_name, kwargs, valid):
     """Raises ``TypeError`` for the first keyword of ``kwargs`` that ``fn_name`` does not take.
 
+    ``valid``: the accepted names, or the method whose named parameters they are (between
+    ``self`` and ``**kwargs``; its signature is read only for the error).
+
     Example:
         >>> check_kwargs("compile", {"loss_weight": 1}, ["loss", "loss_weights"])
         Traceback (most recent call last):
         TypeError: compile() got an unexpected keyword argument 'loss_weight'. Did you mean ...
     """
+    if kwargs and callable(valid):
+        valid = list(inspect.signature(valid).parameters)[1:-1]
     for name in kwargs:
         raise TypeError(
             f"{fn_name}() got an unexpected keyword argument '{name}'."
