@@ -134,7 +134,7 @@ PYEOF
 if [ "$GPUS" -ge 2 ]; then NPROC=2; else NPROC=1; fi
 PORT=$("$PY" -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
 echo "torchrun --nproc_per_node=$NPROC ($GPUS GPU(s) visible)"
-if ! PYTHONPATH="$PWD" timeout "$(step_timeout 180)" "$PY" -m torch.distributed.run \
+if ! PYTHONPATH="$PWD" timeout -k 10 "$(step_timeout 180)" "$PY" -m torch.distributed.run \
         --nproc_per_node="$NPROC" --master_port="$PORT" "$WORK/ddp_nccl_check.py"; then
     echo "FAILED: step 2 (DDP on NCCL)"
     FAILED+=("step 2 (DDP on NCCL)")
@@ -144,7 +144,7 @@ fi
 if want_step 3; then
 echo "== step 3: the CUDA tests (pytest -k 'on_cuda or no_host_sync_in_a_step')"
 # shellcheck disable=SC2086  # CUDA_TESTS is a list of paths
-if timeout "$(step_timeout 240)" "$PY" -m pytest $CUDA_TESTS -q -p no:cacheprovider -rs \
+if timeout -k 10 "$(step_timeout 240)" "$PY" -m pytest $CUDA_TESTS -q -p no:cacheprovider -rs \
         -m "not slow" -k "on_cuda or no_host_sync_in_a_step" --junitxml="$WORK/cuda_tests.xml"; then
     TESTS_RC=0
 else
@@ -173,7 +173,7 @@ if want_step 4; then
 echo "== step 4: benchmark, torchfit fit vs a hand-written loop (scripts/bench_gpu.py)"
 rm -f "$BENCH_MD"
 # shellcheck disable=SC2086  # BENCH_ARGS is a list of arguments
-if timeout "$(step_timeout 300)" "$PY" scripts/bench_gpu.py --markdown "$BENCH_MD" \
+if timeout -k 10 "$(step_timeout 300)" "$PY" scripts/bench_gpu.py --markdown "$BENCH_MD" \
         $BENCH_ARGS > "$WORK/bench.out"; then
     BENCH_RC=0
 else
