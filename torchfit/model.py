@@ -8,7 +8,6 @@ files (``save_weights`` / ``load_weights``, ``save`` / ``load``, ``export``) com
 ``torchfit/trainer/weights.py``.
 """
 
-import contextlib
 import itertools
 
 import torch
@@ -311,14 +310,21 @@ class Model(WeightsMixin, nn.Module):
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         """Updates the compiled metrics and returns the logs (device values, read lazily)."""
-        self._build_metrics(y, y_pred)
-        # no_grad: a custom metric doing `state += values.sum()` must not join the graph.
-        with torch.no_grad() if torch.is_grad_enabled() else contextlib.nullcontext():
-            self.compiled_metrics.update_state(y, y_pred, sample_weight)
-            if not self._adds_nothing and self._additions.update_trackers(
-                    self, self.metrics_names, self.device):
-                self._metric_logs = None  # the logs now have one more key
+        if self.compiled_metrics._entries is None:  # not built: the first batch
+            self._build_metrics(y, y_pred)
+        if torch.is_grad_enabled():
+            # no_grad: a custom metric doing `state += values.sum()` must not join the graph.
+            with torch.no_grad():
+                self._update_metrics(y, y_pred, sample_weight)
+        else:  # evaluate and predict run without grad already: no context to enter per step
+            self._update_metrics(y, y_pred, sample_weight)
         return self.get_metrics_result()
+
+    def _update_metrics(self, y, y_pred, sample_weight):
+        self.compiled_metrics.update_state(y, y_pred, sample_weight)
+        if not self._adds_nothing and self._additions.update_trackers(
+                self, self.metrics_names, self.device):
+            self._metric_logs = None  # the logs now have one more key
 
     def _build_metrics(self, y, y_pred):
         """Matches the compiled metrics to the outputs on the first batch (errors surface here)."""
@@ -402,6 +408,8 @@ class Model(WeightsMixin, nn.Module):
     def predict_step(self, data):
         """One prediction step (run under ``torch.no_grad``); returns the outputs."""
         x, _, _ = data_module.unpack_x_y_sample_weight(data)
+        if self._step.precision.dtype is None:  # full precision: no context to enter
+            return self.call_with_inputs(x)
         with self._step.precision.autocast():
             return self.call_with_inputs(x)
 

@@ -5,6 +5,7 @@ where torch has one fused kernel for the unweighted mean (MSE, MAE, BCE, crossen
 Poisson), `_mean` uses it, since that is the path taken every step without sample weights.
 """
 
+import torch
 import torch.nn.functional as F
 
 from torchfit.losses.functions import (
@@ -185,6 +186,11 @@ class SparseCategoricalCrossentropy(Loss):
         if self.ignore_class is not None:
             # Not torch's "mean" with ignore_index: it gives nan, Keras 0, when all are ignored.
             return super()._mean(y_true, y_pred)
+        if (self.from_logits and type(y_pred) is torch.Tensor and type(y_true) is torch.Tensor
+                and y_true.dtype == torch.int64 and y_pred.dim() == 2 and y_true.dim() == 1
+                and self.axis in (-1, 1) and y_pred.is_floating_point()
+                and y_true.shape[0] == y_pred.shape[0]):
+            return F.cross_entropy(y_pred, y_true)  # the usual logits and labels: no checks left
         return sparse_crossentropy(y_true, y_pred, self.from_logits, self.axis, None, "mean")[0]
 
     def get_config(self):

@@ -112,6 +112,7 @@ class Metric:
         self.dtype = resolve_dtype(dtype)
         self._device = torch.device("cpu")
         self._state_specs = {}  # state name -> StateSpec, in declaration order
+        self._count_tensors = {}  # n -> n as a tensor on the states' device (``_count_of``)
 
     # -- state ---------------------------------------------------------------------------
 
@@ -372,6 +373,7 @@ class Metric:
                         if value is old:
                             setattr(self, attr, new)
         self._device = device
+        self._count_tensors = {}
         return self
 
     def _follow_device(self, tensor):
@@ -389,13 +391,15 @@ class Metric:
             >>> metric._count_of(64) is metric._count_of(64)
             True
         """
-        cache = self.__dict__.setdefault("_counts", {})
-        key = (n, self._device)
-        count = cache.get(key)
+        try:
+            cache = self._count_tensors  # cleared when the states move (``to``)
+        except AttributeError:  # a metric unpickled from before the cache existed
+            cache = self._count_tensors = {}
+        count = cache.get(n)
         if count is None:
             if len(cache) > 64:  # many distinct sizes (per-sample counts): keep it small
                 cache.clear()
-            count = cache[key] = torch.tensor(n, dtype=self.dtype, device=self._device)
+            count = cache[n] = torch.tensor(n, dtype=self.dtype, device=self._device)
         return count
 
     def _as_tensor(self, x):

@@ -212,7 +212,7 @@ class CompiledLoss:
 
     def __call__(self, y_true, y_pred, sample_weight=None, regularization_losses=None):
         """Returns the total scalar loss and updates the trackers (no host sync)."""
-        if not self.built:
+        if self._per_output is None:  # not built
             self.build(y_pred)
             if self.pending_states:  # a mid-epoch resume: loaded before the first update
                 load_metric_states(self.metrics, self.pending_states)
@@ -396,7 +396,7 @@ class CompiledMetrics:
         return metrics_module.get(identifier)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        if not self.built:  # a custom test_step/train_step updating before compute_metrics
+        if self._entries is None:  # not built: a custom step updating before compute_metrics
             owner = self._owner() if self._owner is not None else None
             self.build(y_true, y_pred, owner.compiled_loss.loss_functions() if owner else {})
         if not self._entries:

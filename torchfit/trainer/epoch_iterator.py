@@ -95,7 +95,9 @@ class EpochIterator:
     def __iter__(self):
         """One epoch of ``(step, batch)``; on CUDA, host batches are prefetched a step ahead."""
         steps = self._steps()
-        if not self.adapter.on_device and self.device.type == "cuda":
+        if self.adapter.on_device:  # nothing to move or finalize
+            return steps
+        if self.device.type == "cuda":
             return _prefetch(steps, self._prepare, self.device)
         return ((step, self._prepare(batch)) for step, batch in steps)
 

@@ -146,11 +146,15 @@ def run_evaluate(model, iterator, callbacks):
     model.reset_metrics()
     callbacks.on_test_begin()
     logs = None
+    batch_hooks = (callbacks.overrides("on_test_batch_begin")
+                   or callbacks.overrides("on_test_batch_end"))
     with torch.no_grad():
         for step, batch in iterator:
-            callbacks.on_test_batch_begin(step)
+            if batch_hooks:
+                callbacks.on_test_batch_begin(step)
             logs = model.test_step(batch)
-            callbacks.on_test_batch_end(step, logs)
+            if batch_hooks:
+                callbacks.on_test_batch_end(step, logs)
     strategy = getattr(model, "_strategy", None)
     logs = to_floats(logs) if strategy is None else strategy.floats(logs)
     callbacks.on_test_end(logs)
@@ -163,14 +167,18 @@ def run_predict(model, iterator, callbacks):
     callbacks.on_predict_begin()
     outputs = []
     positions = [] if getattr(model, "_strategy", None) is not None else None
+    batch_hooks = (callbacks.overrides("on_predict_batch_begin")
+                   or callbacks.overrides("on_predict_batch_end"))
     with torch.no_grad():
         for step, batch in iterator:
-            callbacks.on_predict_batch_begin(step)
+            if batch_hooks:
+                callbacks.on_predict_batch_begin(step)
             batch_outputs = model.predict_step(batch)
             outputs.append(batch_outputs)
             if positions is not None:
                 positions.append(getattr(batch, "positions", None))
-            callbacks.on_predict_batch_end(step, {"outputs": batch_outputs})
+            if batch_hooks:
+                callbacks.on_predict_batch_end(step, {"outputs": batch_outputs})
     callbacks.on_predict_end()
     if not outputs:
         raise ValueError("`predict` received no data: the input produced no batch.")

@@ -130,6 +130,8 @@ class StepPolicy:
 
     def forward(self, model, x):
         """``model.call_with_inputs(x)`` under autocast; floating outputs come back float32."""
+        if self.precision.dtype is None:  # full precision: no context to enter per step
+            return model.call_with_inputs(x)
         with self.precision.autocast():
             y_pred = model.call_with_inputs(x)
         return self.precision.outputs_to_float32(y_pred)
