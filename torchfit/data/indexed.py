@@ -139,8 +139,8 @@ class IndexedBatches:
         if type(sampler) is RandomSampler:
             generator = sampler.generator
             if generator is None:  # RandomSampler's own: seeded from torch's global generator
-                # sync: none (a CPU tensor), read as RandomSampler reads it
-                seed = int(torch.empty((), dtype=torch.int64).random_().item())
+                draw = torch.empty((), dtype=torch.int64).random_()
+                seed = int(draw.item())  # sync: none, a CPU tensor (RandomSampler's own read)
                 generator = torch.Generator()
                 generator.manual_seed(seed)
             order = torch.randperm(size, generator=generator)
