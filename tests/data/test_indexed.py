@@ -1,4 +1,4 @@
-"""A plain DataLoader batched by index: the same batches, weights and random draws as iterating it."""
+"""A plain DataLoader batched by index: the batches, weights and random draws of iterating it."""
 
 import pytest
 import torch
