@@ -18,7 +18,6 @@ A framework that cannot be imported raises ``bench_peers.PeerMissing``; it is im
 """
 
 import logging
-import time
 import warnings
 
 import torch
@@ -40,44 +39,12 @@ from bench_models import (
 )
 
 
-def _lightning_timer(pl):
-    class EpochTimer(pl.Callback):
-        def __init__(self):
-            self.times = []
-
-        def on_train_epoch_start(self, trainer, module):
-            self._start = self._end = time.perf_counter()
-
-        def on_validation_epoch_end(self, trainer, module):
-            self._end = time.perf_counter()
-
-        def on_train_epoch_end(self, trainer, module):  # Lightning 2 validates before this
-            self.times.append(max(self._end, time.perf_counter()) - self._start)
-
-    return EpochTimer()
-
-
 def _lightning_trainer(pl, epochs, timer, **kwargs):
     for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
         logging.getLogger(name).setLevel(logging.ERROR)  # "GPU available: False ..." banners
     return pl.Trainer(max_epochs=epochs, accelerator="cpu", logger=False,
                       enable_checkpointing=False, enable_progress_bar=False,
                       enable_model_summary=False, callbacks=[timer], **kwargs)
-
-
-def _poutyne_timer(poutyne):
-    class EpochTimer(poutyne.Callback):
-        def __init__(self):
-            super().__init__()
-            self.times = []
-
-        def on_epoch_begin(self, epoch_number, logs):
-            self._start = time.perf_counter()
-
-        def on_epoch_end(self, epoch_number, logs):  # after validation
-            self.times.append(time.perf_counter() - self._start)
-
-    return EpochTimer()
 
 
 def _quiet(fit, *args):
@@ -123,7 +90,7 @@ def lm_lightning(cfg, data, epochs):
         def configure_optimizers(self):
             return torch.optim.SGD(self.parameters(), lr=cfg.lr)
 
-    timer = _lightning_timer(pl)
+    timer = bench_peers.lightning_timer(pl)
     trainer = _lightning_trainer(pl, epochs, timer, gradient_clip_val=cfg.clip)
     _quiet(trainer.fit, LanguageModel(), chunk_loader(data[0], cfg.bptt),
            chunk_loader(data[1], cfg.bptt))
@@ -143,7 +110,7 @@ def lm_poutyne(cfg, data, epochs):
 
     model = poutyne.Model(network, torch.optim.SGD(network.parameters(), lr=cfg.lr),
                           nn.NLLLoss())
-    timer = _poutyne_timer(poutyne)
+    timer = bench_peers.poutyne_timer(poutyne)
     history = model.fit_generator(
         chunk_loader(data[0], cfg.bptt), chunk_loader(data[1], cfg.bptt), epochs=epochs,
         verbose=False,
@@ -178,7 +145,7 @@ def ticket_lightning(cfg, data, epochs):
 
     train = DataLoader(TensorDataset(*x, *y), batch_size=cfg.batch_size, shuffle=True)
     val = DataLoader(TensorDataset(*x_val, *y_val), batch_size=cfg.batch_size)
-    timer = _lightning_timer(pl)
+    timer = bench_peers.lightning_timer(pl)
     trainer = _lightning_trainer(pl, epochs, timer)
     _quiet(trainer.fit, Tickets(), train, val)
     return timer.times, float(trainer.callback_metrics["val_loss"])
@@ -193,7 +160,7 @@ def ticket_poutyne(cfg, data, epochs):
         return ticket_loss(cfg, outputs, *targets)
 
     model = poutyne.Model(network, keras_rmsprop(network.parameters()), loss_function)
-    timer = _poutyne_timer(poutyne)
+    timer = bench_peers.poutyne_timer(poutyne)
     history = model.fit([x[k] for k in X_NAMES], [y[k] for k in Y_NAMES],
                         validation_data=([x_val[k] for k in X_NAMES], [y_val[k] for k in Y_NAMES]),
                         batch_size=cfg.batch_size, epochs=epochs, verbose=False,

@@ -44,6 +44,41 @@ def _rmsprop(params):
     return torch.optim.RMSprop(params, lr=1e-3, alpha=0.9, eps=1e-7)
 
 
+def lightning_timer(pl):
+    """A Lightning callback keeping each epoch's wall time (validation included) in ``times``."""
+    class EpochTimer(pl.Callback):
+        def __init__(self):
+            self.times = []
+
+        def on_train_epoch_start(self, trainer, module):
+            self._start = self._end = time.perf_counter()
+
+        def on_validation_epoch_end(self, trainer, module):
+            self._end = time.perf_counter()
+
+        def on_train_epoch_end(self, trainer, module):
+            # Lightning 2.x validates before on_train_epoch_end; take the later of the two anyway.
+            self.times.append(max(self._end, time.perf_counter()) - self._start)
+
+    return EpochTimer()
+
+
+def poutyne_timer(poutyne):
+    """A Poutyne callback keeping each epoch's wall time (validation included) in ``times``."""
+    class EpochTimer(poutyne.Callback):
+        def __init__(self):
+            super().__init__()
+            self.times = []
+
+        def on_epoch_begin(self, epoch_number, logs):
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch_number, logs):  # after validation
+            self.times.append(time.perf_counter() - self._start)
+
+    return EpochTimer()
+
+
 # ---------------------------------------------------------------- Keras 3, torch backend
 def keras_epochs(data, epochs):
     """``keras.Sequential`` of Dense layers, ``fit(numpy, validation_data=...)``, silent."""
@@ -119,23 +154,9 @@ def lightning_epochs(data, epochs, make_model):
         def configure_optimizers(self):
             return _rmsprop(self.parameters())
 
-    class EpochTimer(pl.Callback):
-        def __init__(self):
-            self.times = []
-
-        def on_train_epoch_start(self, trainer, module):
-            self._start = self._end = time.perf_counter()
-
-        def on_validation_epoch_end(self, trainer, module):
-            self._end = time.perf_counter()
-
-        def on_train_epoch_end(self, trainer, module):
-            # Lightning 2.x validates before on_train_epoch_end; take the later of the two anyway.
-            self.times.append(max(self._end, time.perf_counter()) - self._start)
-
     train = DataLoader(TensorDataset(x, y), batch_size=BATCH_SIZE, shuffle=True)
     val = DataLoader(TensorDataset(x_val, y_val), batch_size=BATCH_SIZE)
-    timer = EpochTimer()
+    timer = lightning_timer(pl)
     trainer = pl.Trainer(max_epochs=epochs, accelerator="cpu", logger=False,
                          enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False, callbacks=[timer])
@@ -151,21 +172,10 @@ def poutyne_epochs(data, epochs, make_model):
     poutyne = _import("poutyne")
     x, y, x_val, y_val = data
 
-    class EpochTimer(poutyne.Callback):
-        def __init__(self):
-            super().__init__()
-            self.times = []
-
-        def on_epoch_begin(self, epoch_number, logs):
-            self._start = time.perf_counter()
-
-        def on_epoch_end(self, epoch_number, logs):  # after validation
-            self.times.append(time.perf_counter() - self._start)
-
     network = make_model()
     model = poutyne.Model(network, _rmsprop(network.parameters()), "cross_entropy",
                           batch_metrics=["accuracy"])
-    timer = EpochTimer()
+    timer = poutyne_timer(poutyne)
     history = model.fit(x, y, validation_data=(x_val, y_val), batch_size=BATCH_SIZE,
                         epochs=epochs, verbose=False, callbacks=[timer])
     return timer.times, history[-1]["val_acc"] / 100  # Poutyne's accuracy is in percent
