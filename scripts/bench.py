@@ -721,7 +721,7 @@ def one_run(args, data_a, selected):
         results = measure(selected, args.rounds) if selected else Results({}, {}, {}, {}, {})
     inference = None
     if "A" in args.workloads and not args.only:
-        inference = inference_times(data_a, repeats=2 if args.quick else max(5, args.rounds * 2))
+        inference = inference_times(data_a, repeats=2 if args.quick else 30)
     return results, inference, ddp
 
 

@@ -392,3 +392,20 @@ def test_save_and_load_restore_weights_optimizer_and_history(tmp_path, blobs, su
     bare = make_model(seed=3)
     bare.load_weights(path)
     assert torch.equal(bare.module[0].weight, first.module[0].weight)
+
+
+def test_hooks_on_the_model_still_run_when_the_call_skips_nn_modules_frames():
+    # Model.__call__ calls forward directly only when nn.Module.__call__ would (no hooks).
+    model = torchfit.Model(torch.nn.Linear(3, 2))
+    seen = []
+    handle = model.register_forward_hook(lambda module, args, output: seen.append("own"))
+    model.predict(np.ones((4, 3), np.float32), verbose=0)
+    handle.remove()
+    handle = torch.nn.modules.module.register_module_forward_hook(
+        lambda module, args, output: seen.append(type(module).__name__))
+    try:
+        model.predict(np.ones((4, 3), np.float32), verbose=0)
+    finally:
+        handle.remove()
+    model.predict(np.ones((4, 3), np.float32), verbose=0)
+    assert seen == ["own", "Linear", "Model"]

@@ -12,6 +12,7 @@ import itertools
 
 import torch
 from torch import nn
+from torch.nn.modules import module as _torch_module
 
 from torchfit import callbacks as callbacks_module
 from torchfit import data as data_module
@@ -38,6 +39,16 @@ from torchfit.utils.summary import summary as summary_table
 from torchfit.utils.validation import check_kwargs
 
 __all__ = ["Model", "NotCompiledError", "resolve_device"]
+
+
+def _hookless(module):
+    """Whether ``nn.Module.__call__`` would call ``module.forward`` straight away: no hooks of
+    its own or global, no ``nn.Module.compile``, no TorchScript tracing (its fast path)."""
+    return not (module._forward_hooks or module._forward_pre_hooks or module._backward_hooks
+                or module._backward_pre_hooks or module._compiled_call_impl is not None
+                or _torch_module._global_forward_hooks or _torch_module._global_forward_pre_hooks
+                or _torch_module._global_backward_hooks
+                or _torch_module._global_backward_pre_hooks or torch._C._get_tracing_state())
 
 
 class Model(WeightsMixin, nn.Module):
@@ -117,6 +128,8 @@ class Model(WeightsMixin, nn.Module):
         if self._strategy is not None and self._strategy.routes(self):  # DDP, when training
             return self._strategy.forward(self, args, kwargs)
         if self._adds_nothing:  # no Layer, no add_loss / add_metric: a plain module call
+            if _hookless(self):  # what nn.Module.__call__ would do, without its two frames
+                return self.forward(*args, **kwargs)
             return super().__call__(*args, **kwargs)
         self._additions.begin_call(self)
         outputs = super().__call__(*args, **kwargs)
@@ -538,9 +551,9 @@ class Model(WeightsMixin, nn.Module):
         arguments.check_positive_int("batch_size", batch_size)
         verbose = arguments.resolve_verbose(verbose)
         arguments.check_runnable(self, Model)
-        if any(t.device != self.device for t in itertools.chain(self.parameters(),
-                                                                self.buffers())):
-            self.to(self.device)  # moved since compile (a walk of the module costs ~1%)
+        first = next(itertools.chain(self.parameters(), self.buffers()), None)
+        if first is not None and first.device != self.device:
+            self.to(self.device)  # moved since compile (a walk of every tensor costs ~0.5%)
         iterator = EpochIterator(self._adapter(x, None, None, batch_size, predicting=True), steps,
                                  self.device)
         callback_list = self._callbacks(callbacks, verbose, 1, iterator.num_steps)
