@@ -210,7 +210,14 @@ def test_the_adapter_keeps_the_tensors_on_the_device_and_finalizes_each_batch():
 
 def test_tensors_too_large_for_the_device_stay_on_the_host(monkeypatch):
     monkeypatch.setattr(adapters, "fits_on_device", lambda nbytes, device: False)
-    monkeypatch.setattr(indexed, "_gather", lambda t, ids, pin: t.index_select(0, ids))
+    gathered = []  # pinned memory needs CUDA: record the request, gather unpinned
+
+    def take_rows(tensor, ids, pin=False):
+        gathered.append(pin)
+        return tensor.index_select(0, ids)
+
+    monkeypatch.setattr(indexed.utils, "take_rows", take_rows)
     adapter = adapters.DataLoaderAdapter(DataLoader(TensorDataset(X, Y), batch_size=64))
     assert not adapter.on_device and adapter._indexed._pin
     assert torch.equal(next(iter(adapter.batches()))[0], X[:64])
+    assert gathered == [True, True]  # each tensor of the batch gathered into pinned memory

@@ -216,15 +216,11 @@ def _pass_order(adapter):
                                          device=device)])
 
 
-def _gather(tensor, ids):
-    return tensor.index_select(0, ids)
+_gather = utils.take_rows
 
 
 def _gather_pinned(tensor, ids):
-    # Gathered into pinned memory (PyTorch caches pinned blocks), so the copy can be async.
-    out = torch.empty((len(ids),) + tuple(tensor.shape[1:]), dtype=tensor.dtype,
-                      pin_memory=tensor.is_pinned())
-    return torch.index_select(tensor, 0, ids, out=out)
+    return utils.take_rows(tensor, ids, pin=tensor.is_pinned())
 
 
 def standardize_batch(batch, source, hint=""):

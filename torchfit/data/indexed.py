@@ -33,14 +33,16 @@ from torch.utils.data import (
     default_collate,
 )
 
+from torchfit.data import utils
+
 __all__ = ["IndexedBatches", "index_batches"]
 
 
-def index_batches(loader, device=None):
+def index_batches(loader):
     """The ``IndexedBatches`` for ``loader``, or ``None`` when it must be iterated as it is.
 
-    ``device``: the model's device; a ``TensorDataset``'s tensors are moved there once when
-    ``IndexedBatches.move_to`` is called (the caller decides whether they fit).
+    A ``TensorDataset``'s tensors stay where they are until ``IndexedBatches.move_to`` (the
+    caller decides whether they fit on the model's device).
 
     Example:
         >>> from torch.utils.data import DataLoader, TensorDataset
@@ -127,7 +129,9 @@ class IndexedBatches:
             return self._take(ids)
         if self._rows is not None:
             ids = self._rows[ids.to(self._rows.device)]
-        return tuple(_gather(t, ids, self._pin) for t in self.tensors)
+        pin = self._pin
+        return tuple(utils.take_rows(t, ids if pin else ids.to(t.device), pin)
+                     for t in self.tensors)
 
     def batches(self):
         """One pass: the loader's batches, in its order, with its random draws."""
@@ -155,10 +159,3 @@ class IndexedBatches:
             yield self._batch(order[start:end])
         if generator is not None:  # exhausted when the batch after the last one is asked for
             torch.randperm(size, generator=generator)
-
-
-def _gather(tensor, ids, pin):
-    if not pin:
-        return tensor.index_select(0, ids.to(tensor.device))
-    out = torch.empty((len(ids),) + tuple(tensor.shape[1:]), dtype=tensor.dtype, pin_memory=True)
-    return torch.index_select(tensor, 0, ids, out=out)

@@ -10,6 +10,7 @@ from torchfit import nest
 
 __all__ = [
     "unpack_x_y_sample_weight",
+    "take_rows",
     "pack_x_y_sample_weight",
     "to_tensor",
     "cast",
@@ -231,6 +232,20 @@ def class_weight_to_sample_weight(class_weight, y):
     # Labels beyond the table get weight 1.0, like Keras 3's unlisted classes.
     weights = table[labels.clamp(0, size - 1)]
     return torch.where(labels < size, weights, torch.ones_like(weights))
+
+
+def take_rows(tensor, ids, pin=False):
+    """``tensor``'s rows ``ids`` (a new tensor); with ``pin``, gathered into pinned host memory
+    (PyTorch caches pinned blocks) so that the copy to the accelerator can be asynchronous.
+
+    Example:
+        >>> take_rows(torch.arange(6).reshape(3, 2), torch.tensor([2, 0])).tolist()
+        [[4, 5], [0, 1]]
+    """
+    if not pin:
+        return tensor.index_select(0, ids)
+    out = torch.empty((len(ids),) + tuple(tensor.shape[1:]), dtype=tensor.dtype, pin_memory=True)
+    return torch.index_select(tensor, 0, ids, out=out)
 
 
 def _nonfinite_count(leaf):

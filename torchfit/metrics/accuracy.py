@@ -133,9 +133,7 @@ class SparseCategoricalAccuracy(MeanMetricWrapper):
         if (sample_weight is None and isinstance(y_pred, torch.Tensor)
                 and isinstance(y_true, torch.Tensor) and y_pred.device == self._device
                 and y_pred.ndim == 2 and y_true.ndim == 1):
-            hits = y_pred.argmax(dim=-1) == y_true  # argmax joins no graph: no detach
-            self.total.add_(hits.sum(dtype=self.total.dtype))
-            self.count.add_(self._count_of(hits.numel()))
+            self._accumulate(y_pred.argmax(dim=-1) == y_true, None)  # argmax joins no graph
             return
         super().update_state(y_true, y_pred, sample_weight)
 

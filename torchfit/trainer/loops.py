@@ -203,12 +203,9 @@ def _concatenate(batches, dtype=torch.float32, positions=None):
     ``positions`` (distributed): each batch's place in the input; every rank's rows are then
     gathered, in input order (``torchfit.distributed.reduce.gather_outputs``).
     """
-    if type(batches[0]) is torch.Tensor:  # one output: no nest to walk per batch
-        leaves = [[batch] for batch in batches]
-        joined = [torch.cat(batches) if len(batches) > 1 else batches[0]]
-    else:
-        leaves = [nest.flatten(batch) for batch in batches]
-        joined = [torch.cat(parts) if len(parts) > 1 else parts[0] for parts in zip(*leaves)]
+    single = type(batches[0]) is torch.Tensor  # one output: no nest to walk per batch
+    leaves = [[batch] if single else nest.flatten(batch) for batch in batches]
+    joined = [torch.cat(parts) if len(parts) > 1 else parts[0] for parts in zip(*leaves)]
     if positions is not None:
         sizes = [len(parts[0]) for parts in leaves]
         joined = reduce.gather_outputs(
