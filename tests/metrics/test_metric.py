@@ -365,3 +365,108 @@ def test_variables_are_the_declared_states_in_order():
     total, count = metric.variables
     assert total is metric.total and count is metric.count
     assert (total.item(), count.item()) == (4.0, 2.0)
+
+
+# -- HostCount: counts gathered on the host, folded in when read ------------------------------
+
+
+class _CountingOps(torch.utils._python_dispatch.TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.ops = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.append(str(func.overloadpacket.__name__))
+        return func(*args, **(kwargs or {}))
+
+
+def test_an_unweighted_mean_update_is_one_reduction_and_one_add():
+    mean = metrics.Mean()
+    values = torch.arange(6.0)
+    with _CountingOps() as counting:
+        mean.update_state(values)
+    assert counting.ops == ["sum", "add_"]
+    with _CountingOps() as counting:
+        count = mean.count  # the read folds the pending count in: one more add
+    assert counting.ops == ["add_"] and count.item() == 6.0
+
+
+@pytest.mark.parametrize("read", ["result", "count", "variables", "state_dict", "merge"])
+def test_pending_counts_are_in_every_view_of_the_state(read):
+    sizes = [7, 1, 64, 3]
+    mean = metrics.Mean()
+    for size in sizes:
+        mean.update_state(torch.ones(size) * size)
+    expected_total = float(sum(size * size for size in sizes))
+    if read == "result":
+        assert mean.result().item() == pytest.approx(expected_total / sum(sizes))
+    elif read == "count":
+        assert mean.count.item() == sum(sizes)
+    elif read == "variables":
+        assert [v.item() for v in mean.variables] == [expected_total, sum(sizes)]
+    elif read == "state_dict":
+        state = mean.state_dict()
+        assert state["count"].item() == sum(sizes)
+        fresh = metrics.Mean()
+        fresh.load_state_dict(state)
+        fresh.update_state(torch.tensor([1.0]))
+        assert fresh.count.item() == sum(sizes) + 1
+    else:
+        other = metrics.Mean()
+        other.update_state(torch.zeros(5))
+        other.merge_state([mean])
+        assert other.count.item() == sum(sizes) + 5
+        assert mean.count.item() == sum(sizes)  # the merged metric is left as it was
+
+
+def test_reset_copy_and_move_keep_the_pending_count_exact():
+    import copy
+    import pickle
+
+    mean = metrics.Mean()
+    mean.update_state(torch.ones(4))
+    for clone in (copy.deepcopy(mean), pickle.loads(pickle.dumps(mean))):
+        clone.update_state(torch.ones(2))
+        assert clone.count.item() == 6
+    assert mean.to("cpu").count.item() == 4
+    mean.update_state(torch.ones(3))
+    mean.reset_state()
+    assert mean.count.item() == 0
+    mean.update_state(torch.ones(2))
+    assert mean.result().item() == 1.0 and mean.count.item() == 2
+
+
+def test_a_subclass_may_still_add_to_the_count_tensor_itself():
+    class CountsTwice(metrics.Mean):
+        def update_state(self, values, sample_weight=None):
+            super().update_state(values)
+            self.count += values.numel()  # the tensor, after the pending count is folded in
+
+    metric = CountsTwice()
+    for size in (3, 5):
+        metric.update_state(torch.ones(size))
+    assert metric.count.item() == 16
+    assert metric.result().item() == pytest.approx(8 / 16)
+
+
+def test_a_metric_pickled_before_host_counts_still_updates():
+    mean = metrics.Mean()
+    mean.update_state(torch.ones(2))
+    assert mean.count.item() == 2  # folded in: the tensor holds it, as an older torchfit's did
+    state = dict(vars(mean))
+    del state["_pending_count"]  # what an older torchfit pickled
+    old = metrics.Mean.__new__(metrics.Mean)
+    old.__dict__.update(state)
+    old.update_state(torch.ones(3))
+    assert old.count.item() == 5
+
+
+def test_host_count_counts_a_stream_as_a_float_state_would():
+    rng = np.random.default_rng(0)
+    sizes = rng.integers(1, 200, size=300)
+    mean = metrics.Mean()
+    reference = torch.zeros(())
+    for size in sizes:
+        mean.update_state(torch.ones(int(size)))
+        reference += float(size)  # the per-step float32 add of a count tensor
+    assert mean.count.item() == reference.item() == float(sizes.sum())

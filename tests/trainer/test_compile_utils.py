@@ -82,6 +82,26 @@ def test_loss_tracker_weights_batches_by_size_and_declares_its_state():
     assert tracker.result().item() == 0.0
 
 
+def test_loss_tracker_update_is_one_device_op_and_counts_on_the_host():
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Ops(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.names = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.names.append(func.overloadpacket.__name__)
+            return func(*args, **(kwargs or {}))
+
+    tracker, loss = LossTracker(), torch.tensor(0.5)
+    with Ops() as ops:
+        for batch_size in (64, 64, 17):
+            tracker.update_state(loss, batch_size)
+    assert ops.names == ["add_"] * 3  # the total, weighted by alpha; no count tensor
+    assert tracker.count.item() == 145 and tracker.total.item() == pytest.approx(72.5)
+
+
 def test_compiled_loss_single_output_with_weight():
     compiled = CompiledLoss("mse", loss_weights=0.5)
     y_true, y_pred = torch.zeros(4, 2), torch.ones(4, 2)

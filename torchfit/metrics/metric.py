@@ -10,6 +10,7 @@ A `Metric` is a plain Python object, not an `nn.Module`, so it never lands in a 
 `state_dict`; checkpoints save it explicitly through `Metric.state_dict()`.
 """
 
+import inspect
 import types
 from typing import NamedTuple
 
@@ -17,7 +18,8 @@ import torch
 
 from torchfit.utils.naming import to_snake_case
 
-__all__ = ["AGGREGATIONS", "Metric", "StateSpec", "dtype_name", "resolve_dtype", "to_snake_case"]
+__all__ = ["AGGREGATIONS", "HostCount", "Metric", "StateSpec", "dtype_name", "resolve_dtype",
+           "to_snake_case"]
 
 _INITIALIZERS = ("zeros", "ones")
 # How the copies of one state (one per process, or per shard of the data) combine into the state
@@ -35,6 +37,56 @@ class StateSpec(NamedTuple):
     initializer: object
     dtype: torch.dtype
     aggregation: str
+
+
+class HostCount:
+    """A state that counts what the host already knows (the samples of each batch), at no
+    device op per step.
+
+    Declared on the class (``count = HostCount()``) and as a state in ``__init__``
+    (``self.count = self.add_weight("count")``). ``self._pending_count += n`` gathers counts as
+    a Python number; reading ``self.count`` folds them into the tensor first (one in-place
+    add, asynchronous on any device), so ``result()``, ``state_dict()``, ``merge_state`` and
+    cross-process reductions see every count. An in-place add per step would cost as much as
+    the reduction it counts on a small batch.
+
+    Example:
+        >>> from torchfit.metrics.metric import HostCount
+        >>> class Counter(torchfit.metrics.Metric):
+        ...     count = HostCount()
+        ...     def __init__(self):
+        ...         super().__init__(name="counter")
+        ...         self.count = self.add_weight("count")
+        ...     def update_state(self, values):
+        ...         self._pending_count += len(values)
+        ...     def result(self):
+        ...         return self.count.clone()
+        >>> counter = Counter()
+        >>> counter.update_state([1, 2, 3]); counter.update_state([4])
+        >>> counter.result()
+        tensor(4.)
+    """
+
+    def __set_name__(self, owner, name):
+        self._name, self._pending = name, f"_pending_{name}"
+        if not hasattr(owner, self._pending):  # for metrics unpickled from before HostCount
+            setattr(owner, self._pending, 0)
+
+    def __get__(self, metric, owner=None):
+        if metric is None:
+            return self
+        state = vars(metric)
+        if self._name not in state:
+            raise AttributeError(f"{type(metric).__name__} has no state {self._name!r} yet")
+        value, pending = state[self._name], state.get(self._pending)
+        if pending:
+            state[self._pending] = 0
+            value.add_(pending)
+        return value
+
+    def __set__(self, metric, value):
+        state = vars(metric)
+        state[self._name], state[self._pending] = value, 0
 
 
 def dtype_name(dtype):
@@ -112,7 +164,6 @@ class Metric:
         self.dtype = resolve_dtype(dtype)
         self._device = torch.device("cpu")
         self._state_specs = {}  # state name -> StateSpec, in declaration order
-        self._count_tensors = {}  # n -> n as a tensor on the states' device (``_count_of``)
 
     # -- state ---------------------------------------------------------------------------
 
@@ -153,7 +204,9 @@ class Metric:
             raise ValueError(
                 f"A metric state name must be a Python identifier. Received: name={name!r}"
             )
-        if name in self._state_specs or hasattr(type(self), name) or name in ("name", "dtype"):
+        taken = hasattr(type(self), name) and not isinstance(
+            inspect.getattr_static(type(self), name), HostCount)
+        if name in self._state_specs or taken or name in ("name", "dtype"):
             raise ValueError(
                 f"{type(self).__name__} already has an attribute or state named {name!r}; "
                 "choose another state name."
@@ -373,7 +426,6 @@ class Metric:
                         if value is old:
                             setattr(self, attr, new)
         self._device = device
-        self._count_tensors = {}
         return self
 
     def _follow_device(self, tensor):
@@ -381,26 +433,6 @@ class Metric:
         # so no `.to()` is needed. A Python-level device comparison: no sync.
         if isinstance(tensor, torch.Tensor) and tensor.device != self.device:
             self.to(tensor.device)
-
-    def _count_of(self, n):
-        """``n`` as a 0-dim tensor on the states' device, cached: an in-place add of a tensor
-        costs half that of a Python number, which torch wraps in a new tensor every time.
-
-        Example:
-            >>> metric = torchfit.metrics.Mean()
-            >>> metric._count_of(64) is metric._count_of(64)
-            True
-        """
-        try:
-            cache = self._count_tensors  # cleared when the states move (``to``)
-        except AttributeError:  # a metric unpickled from before the cache existed
-            cache = self._count_tensors = {}
-        count = cache.get(n)
-        if count is None:
-            if len(cache) > 64:  # many distinct sizes (per-sample counts): keep it small
-                cache.clear()
-            count = cache[n] = torch.tensor(n, dtype=self.dtype, device=self._device)
-        return count
 
     def _as_tensor(self, x):
         """`x` as a tensor, created on the state's device when it is not a tensor yet."""

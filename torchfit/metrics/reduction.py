@@ -3,7 +3,7 @@
 `MeanTensor` (the element-wise mean) lives in `mean_tensor.py`.
 """
 
-from torchfit.metrics.metric import Metric
+from torchfit.metrics.metric import HostCount, Metric
 from torchfit.utils.tensor_utils import align_sample_weight, div_no_nan, squeeze_to_same_rank
 
 
@@ -54,6 +54,8 @@ class Mean(Metric):
         tensor(5.)
     """
 
+    count = HostCount()  # unweighted counts are the batches' sizes, known on the host
+
     def __init__(self, name="mean", dtype=None):
         super().__init__(name=name, dtype=dtype)
         self.total = self.add_weight("total")
@@ -65,12 +67,12 @@ class Mean(Metric):
         self._accumulate(values, sample_weight)
 
     def _accumulate(self, values, sample_weight):
-        # Cost per step: unweighted, one reduction and two in-place adds of same-dtype tensors
-        # (hits are summed as floats, the count is a cached tensor); weighted, two more ops.
+        # Cost per step: unweighted, one reduction and one in-place add of same-dtype tensors
+        # (hits are summed as floats, the count is counted on the host); weighted, three more.
         if sample_weight is None:
             self.total.add_(values.sum() if values.is_floating_point()
                             else values.sum(dtype=self.total.dtype))
-            self.count.add_(self._count_of(values.numel()))
+            self._pending_count += values.numel()
             return
         weight = self._as_tensor(sample_weight)
         weighted, weight = _apply_weight(reduce_to_weight_rank(values, weight), weight)
@@ -173,7 +175,7 @@ class SumOverBatchSize(Mean):
             weight = self._as_tensor(sample_weight).to(values.dtype)
             values, _ = _apply_weight(reduce_to_weight_rank(values, weight), weight)
         self.total += values.sum()
-        self.count += values.numel()
+        self._pending_count += values.numel()
 
 
 class SumOverBatchSizeMetricWrapper(SumOverBatchSize):

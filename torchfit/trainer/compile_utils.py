@@ -22,6 +22,7 @@ from torchfit import losses as losses_module
 from torchfit import metrics as metrics_module
 from torchfit import nest
 from torchfit.callbacks.metric_states import load_metric_states
+from torchfit.metrics.metric import HostCount
 from torchfit.trainer.loss_checks import check_class_weight_keys, check_labels, check_loss_weights
 from torchfit.trainer.outputs import by_output, output_names_of, preds_by_name, targets_by_output
 from torchfit.utils.naming import to_snake_case
@@ -111,18 +112,20 @@ class LossTracker(metrics_module.Metric):
     """
 
     higher_is_better = False
+    # A declared state (not a bare host int) so that merging and cross-process reduction see it;
+    # counted on the host between reads.
+    count = HostCount()
 
     def __init__(self, name="loss"):
         super().__init__(name=name)
         self.total = self.add_weight("total", aggregation="sum")
-        # A declared state (not a host int) so that merging and cross-process reduction see it.
         self.count = self.add_weight("count", aggregation="sum")
 
     def update_state(self, loss, batch_size):
         if not batch_size:  # a distributed rank left without samples by an uneven last batch
             return
         self.total.add_(loss.detach() if loss.requires_grad else loss, alpha=batch_size)
-        self.count.add_(self._count_of(batch_size))
+        self._pending_count += batch_size
 
     def result(self):
         return div_no_nan(self.total, self.count)

@@ -42,6 +42,10 @@ One ``fit``, with every callback hook in firing order::
     callbacks.set_fit_context(None)                     # also when fit raises
     return that History                                 # also when no epoch ran: empty
 
+``evaluate`` and ``predict`` run their first batch through ``test_step`` / ``predict_step``;
+a model that overrides and hooks none of it runs the others through ``lean_step``'s steps: the
+same calls on the same tensors, fewer Python layers.
+
 Distributed (``model._strategy``, see ``torchfit.distributed``): the same loop on every rank.
 Before each step the rank's share of the batch sets the loss scale; logs are read reduced across
 ranks (the same floats everywhere); ``stop_training`` is agreed at each epoch end, and after each
@@ -60,7 +64,7 @@ from torchfit.callbacks.fit_context import FitContext
 from torchfit.callbacks.history import History
 from torchfit.distributed import reduce
 from torchfit.logs import to_floats
-from torchfit.trainer import inputs
+from torchfit.trainer import inputs, lean_step
 from torchfit.trainer.signals import FitSignals
 
 __all__ = ["run_fit", "run_evaluate", "run_predict"]
@@ -148,13 +152,16 @@ def run_evaluate(model, iterator, callbacks):
     logs = None
     batch_hooks = (callbacks.overrides("on_test_batch_begin")
                    or callbacks.overrides("on_test_batch_end"))
+    test_step, first = model.test_step, not batch_hooks
     with torch.no_grad():
         for step, batch in iterator:
             if batch_hooks:
                 callbacks.on_test_batch_begin(step)
-            logs = model.test_step(batch)
+            logs = test_step(batch)
             if batch_hooks:
                 callbacks.on_test_batch_end(step, logs)
+            elif first:  # checked and built by the full step: the rest may take the lean one
+                test_step, first = lean_step.lean_test_step(model) or test_step, False
     strategy = getattr(model, "_strategy", None)
     logs = to_floats(logs) if strategy is None else strategy.floats(logs)
     callbacks.on_test_end(logs)
@@ -169,11 +176,14 @@ def run_predict(model, iterator, callbacks):
     positions = [] if getattr(model, "_strategy", None) is not None else None
     batch_hooks = (callbacks.overrides("on_predict_batch_begin")
                    or callbacks.overrides("on_predict_batch_end"))
+    predict_step, first = model.predict_step, not batch_hooks
     with torch.no_grad():
         for step, batch in iterator:
             if batch_hooks:
                 callbacks.on_predict_batch_begin(step)
-            batch_outputs = model.predict_step(batch)
+            batch_outputs = predict_step(batch)
+            if first:  # checked by the full step: the rest may take the lean one
+                predict_step, first = lean_step.lean_predict_step(model) or predict_step, False
             outputs.append(batch_outputs)
             if positions is not None:
                 positions.append(getattr(batch, "positions", None))
