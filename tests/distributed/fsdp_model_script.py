@@ -49,3 +49,8 @@ def main(out):
 
 if __name__ == "__main__":
     main(sys.argv[1])
+    if torch.distributed.is_initialized():
+        from fsdp_script import leave  # exits before the interpreter's finalization
+
+        torch.distributed.destroy_process_group()
+        leave()
