@@ -243,3 +243,41 @@ def test_predict_with_dict_inputs_or_an_overridden_predict_step_keeps_the_full_s
     assert lean_step.lean_predict_step(doubled) is None
     with torch.no_grad():
         np.testing.assert_array_equal(outputs, doubled.module(torch.from_numpy(X)).numpy() * 2)
+
+
+class OwnForward(torchfit.Model):
+    def __init__(self):
+        super().__init__()
+        self.dense = nn.Linear(6, 4)
+
+    def forward(self, x):
+        return self.dense(x).tanh() * 3
+
+
+@pytest.mark.parametrize("kind", ["subclass_forward", "inner_module_hook"])
+def test_a_subclass_forward_and_hooks_on_the_wrapped_module_run_in_the_lean_step(kind,
+                                                                                 monkeypatch):
+    def build():
+        torch.manual_seed(0)
+        if kind == "subclass_forward":
+            model = OwnForward()
+        else:
+            model = torchfit.Model(nn.Linear(6, 4))
+            model.module.register_forward_hook(lambda module, args, output: output + 1.0)
+        model.compile(optimizer="sgd", metrics=["accuracy"],
+                      loss=torchfit.losses.SparseCategoricalCrossentropy(from_logits=True))
+        return model
+
+    model = build()
+    logs = model.evaluate(X, LABELS, batch_size=16, verbose=0, return_dict=True)
+    assert lean_step.lean_test_step(model) is not None
+    outputs = model.predict(X, batch_size=16, verbose=0)
+    assert lean_step.lean_predict_step(model) is not None
+    with monkeypatch.context() as patch:
+        _full_step_only(patch)
+        full = build()
+        assert full.evaluate(X, LABELS, batch_size=16, verbose=0, return_dict=True) == logs
+        np.testing.assert_array_equal(full.predict(X, batch_size=16, verbose=0), outputs)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(X)).numpy()
+    np.testing.assert_array_equal(outputs, expected)  # the hook or the own forward ran

@@ -45,6 +45,16 @@ _FULL_STEP = ("compute_loss", "compute_metrics", "call_with_inputs", "__call__",
 _AVERAGING = ("sum_over_batch_size", "mean")
 
 
+def _forward(model):
+    """``model.forward``; the wrapped module itself when that is all ``Model.forward`` calls."""
+    from torchfit.model import Model
+
+    if (type(model).forward is Model.forward and "forward" not in vars(model)
+            and model.module is not None):  # not overridden, not replaced by jit_compile
+        return model.module
+    return model.forward
+
+
 def _plain(model, *names):
     """Whether ``model`` runs the forward pass as ``Model`` does: nothing overridden, nothing
     hooked, nothing added to it during the call, one process, full precision."""
@@ -67,7 +77,7 @@ def lean_test_step(model):
             or compiled._single is None or not compiled.tracks_total
             or metrics._entries is None or metrics._names != [None]):
         return None
-    forward, loss_fn, weight = model.forward, compiled._single, compiled._single_weight
+    forward, loss_fn, weight = _forward(model), compiled._single, compiled._single_weight
     # Loss.__call__ without weights reduces through `_mean`; any other loss is called as it is.
     if type(loss_fn).__call__ is Loss.__call__ and loss_fn.reduction in _AVERAGING:
         loss_of = loss_fn._mean
@@ -102,7 +112,7 @@ def lean_predict_step(model):
     first batch has gone through ``model.predict_step``."""
     if not _plain(model, "predict_step", "call_with_inputs", "__call__"):
         return None
-    forward, full_step = model.forward, model.predict_step
+    forward, full_step = _forward(model), model.predict_step
 
     def step(batch):
         if type(batch) is tuple and len(batch) == 1 and type(batch[0]) is torch.Tensor:
