@@ -36,13 +36,10 @@ Example:
 
 import torch
 
-from torchfit.losses.loss import Loss
-
 __all__ = ["lean_predict_step", "lean_test_step"]
 
 _FULL_STEP = ("compute_loss", "compute_metrics", "call_with_inputs", "__call__",
               "_update_metrics", "get_metrics_result")
-_AVERAGING = ("sum_over_batch_size", "mean")
 
 
 def _forward(model):
@@ -78,12 +75,6 @@ def lean_test_step(model):
             or metrics._entries is None or metrics._names != [None]):
         return None
     forward, loss_fn, weight = _forward(model), compiled._single, compiled._single_weight
-    # Loss.__call__ without weights reduces through `_mean`; any other loss is called as it is.
-    if type(loss_fn).__call__ is Loss.__call__ and loss_fn.reduction in _AVERAGING:
-        loss_of = loss_fn._mean
-    else:
-        def loss_of(y_true, y_pred):
-            return loss_fn(y_true, y_pred, None)
     tracker = compiled.tracker
     updates = [metric.update_state for _, metric, _ in metrics._entries]
     full_step, logs = model.test_step, model.get_metrics_result
@@ -98,7 +89,7 @@ def lean_test_step(model):
         if type(y_pred) is not torch.Tensor:  # the rest of the full step, as it would run
             model.compute_loss(x, y, y_pred, None)
             return model.compute_metrics(x, y, y_pred, None)
-        loss = loss_of(y, y_pred)
+        loss = loss_fn(y, y_pred, None)
         tracker.update_state(loss * weight if weight != 1.0 else loss, y_pred.shape[0])
         for update in updates:
             update(y, y_pred, None)
