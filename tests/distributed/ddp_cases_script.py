@@ -22,6 +22,7 @@ from torch import nn
 
 import torchfit
 import train_script
+from worker import leave
 
 HAVE_TENSORBOARD = importlib.util.find_spec("tensorboard") is not None
 
@@ -316,3 +317,4 @@ def main(out, names, train_names=None):
 
 if __name__ == "__main__":
     main(*sys.argv[1:])
+    leave()

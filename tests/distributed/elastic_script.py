@@ -30,6 +30,7 @@ from torch import nn
 
 import torchfit
 from torchfit.saving import load_checkpoint
+from worker import leave
 
 EPOCHS = 4
 BATCH_SIZE = 16  # global: 8 per process
@@ -116,3 +117,4 @@ def main(out, mode):
 
 if __name__ == "__main__":
     main(sys.argv[1], sys.argv[2])
+    leave()

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 import torchfit
+from worker import leave
 
 
 def make_model(strategy):
@@ -49,8 +50,4 @@ def main(out):
 
 if __name__ == "__main__":
     main(sys.argv[1])
-    if torch.distributed.is_initialized():
-        from fsdp_script import leave  # exits before the interpreter's finalization
-
-        torch.distributed.destroy_process_group()
-        leave()
+    leave()

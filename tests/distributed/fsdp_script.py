@@ -24,6 +24,7 @@ from torch import nn
 
 import torchfit
 from torchfit.distributed import fsdp
+from worker import leave
 
 STEPS = 3
 BATCH = 8  # the global batch; each of the 2 ranks takes half
@@ -230,16 +231,6 @@ def main():
             json.dump(report, f)
     finally:
         torch.distributed.destroy_process_group()
-
-
-def leave():
-    """Exits 0 without the interpreter's finalization: with FSDP2's asynchronous collectives on
-    gloo, torch 2.13 sometimes aborts there, after everything ran ("terminate called without an
-    active exception", a few runs in a hundred here; gloo's worker threads still hold work whose
-    tensors are freed during finalization, pytorch/pytorch#179291)."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,11 @@ and the fixtures of the one-process tests (a test module takes one by naming it 
 ``plain_process = launch.plain_process``)."""
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import warnings
 
 import pytest
 import torch.distributed as dist
@@ -49,18 +51,40 @@ def environment():
     return env
 
 
+# torch 2.13's gloo at a process's exit, rarely (see worker.leave); not torchfit's error
+GLOO_EXIT_ABORT = "terminate called without an active exception"
+
+
 def run_script(script, *args, nproc=None, timeout=180, extra=()):
     """Runs ``tests/distributed/<script>`` with ``args``: in this interpreter's python when
     ``nproc`` is None, else under ``torchrun --nproc_per_node=nproc``. Returns the completed
-    process (stdout and stderr together in ``stdout``); fails the test on a non-zero exit."""
+    process (stdout and stderr together in ``stdout``); fails the test on a non-zero exit.
+
+    A run that ends in gloo's abort (``GLOO_EXIT_ABORT``) runs once more, with a warning, after
+    the directories among ``args`` are emptied: what the test asserts comes from that run."""
     path = os.path.join(HERE, script)
     if nproc is None:
         command = [sys.executable, path, *map(str, args)]
     else:
         command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
                    f"--master_port={free_port()}", *extra, path, *map(str, args)]
-    result = subprocess.run(command, env=environment(), cwd=ROOT, timeout=timeout,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for attempt in range(2):
+        result = subprocess.run(command, env=environment(), cwd=ROOT, timeout=timeout,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if result.returncode == 0 or attempt or GLOO_EXIT_ABORT not in result.stdout:
+            break
+        warnings.warn(f"{script} ended in gloo's abort at exit; running it once more",
+                      RuntimeWarning)
+        for directory in filter(os.path.isdir, map(str, args)):
+            for name in os.listdir(directory):
+                target = os.path.join(directory, name)
+                if os.path.isdir(target):
+                    shutil.rmtree(target)
+                else:
+                    os.remove(target)
+        if nproc is not None:
+            command[command.index(f"--nproc_per_node={nproc}") + 1] = (
+                f"--master_port={free_port()}")
     if result.returncode != 0:
         raise AssertionError(f"{' '.join(command)} exited with {result.returncode}:\n"
                              f"{result.stdout[-6000:]}")

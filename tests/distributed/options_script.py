@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 import torchfit
+from worker import leave
 
 CASES = {
     "jit_compile": {"jit_compile": True},
@@ -46,3 +47,4 @@ def run_case(out, name, options):
 if __name__ == "__main__":
     for case_name, case_options in CASES.items():
         run_case(sys.argv[1], case_name, case_options)
+    leave()

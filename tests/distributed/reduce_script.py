@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from torchfit import metrics
 from torchfit.distributed import reduce, runtime, sharding, strategy
+from worker import leave
 
 WORLD = 2
 
@@ -284,3 +285,4 @@ def main(out):
 
 if __name__ == "__main__":
     main(sys.argv[1])
+    leave()

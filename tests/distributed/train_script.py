@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 import torchfit
+from worker import leave
 
 # 16 samples a batch: 64 samples end on an even batch (8 per rank), 69 on one of 5 (3 and 2), 65
 # on one of 1 (rank 1 gets nothing); evaluate and predict batch the same way. "fit": more fit
@@ -116,3 +117,4 @@ def main(out, spec):
 
 if __name__ == "__main__":
     main(sys.argv[1], sys.argv[2])
+    leave()
