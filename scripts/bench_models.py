@@ -44,7 +44,8 @@ Every contender returns ``(epoch_times, final_validation_loss)``; ``bench.py`` t
 round-robin like workloads A-C. The ``train_*`` functions return a ``Trained`` (module, times and
 per-epoch losses), so that ``tests/scripts/test_bench_models.py`` can check that torchfit and the
 hand-written loop, from the same seed, end with the same weights (what makes the comparison fair).
-torchfit and the peers are imported lazily.
+The peers are imported lazily; ``Stateful`` and ``Chunks`` are the torchfit example's own
+(``examples/from_pytorch/word_language_model_torchfit.py``).
 """
 
 import os
@@ -56,7 +57,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 import bench_peers
 
@@ -65,6 +66,7 @@ EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "
 if EXAMPLES not in sys.path:
     sys.path.append(EXAMPLES)
 from word_language_model_torch import RNNModel, batchify, get_batch, repackage_hidden  # noqa: E402
+from word_language_model_torchfit import Chunks, Stateful  # noqa: E402  (the example's own)
 
 
 class Trained(NamedTuple):
@@ -135,40 +137,6 @@ def lm_data(cfg, seed=0):
 
 def rnn_model(cfg):
     return RNNModel(cfg.ntokens, cfg.emsize, cfg.nhid, cfg.nlayers, cfg.dropout)
-
-
-class Stateful(nn.Module):
-    """Carries ``rnn_model``'s hidden state from one call to the next, detached (truncated BPTT),
-    as in ``docs/migrating-from-pytorch.md``; ``reset_states()`` starts it again from zeros."""
-
-    def __init__(self, rnn_model):
-        super().__init__()
-        self.rnn_model = rnn_model
-        self.hidden = None
-
-    def reset_states(self):
-        self.hidden = None
-
-    def forward(self, input):
-        if self.hidden is None:
-            self.hidden = self.rnn_model.init_hidden(input.size(1))  # (seq_len, batch)
-        output, hidden = self.rnn_model(input, self.hidden)
-        self.hidden = repackage_hidden(hidden)
-        return output
-
-
-class Chunks(Dataset):
-    """The example's ``get_batch(source, i)`` chunks, in order, one item per chunk."""
-
-    def __init__(self, source, bptt):
-        self.source, self.bptt = source, bptt
-        self.starts = range(0, source.size(0) - 1, bptt)
-
-    def __len__(self):
-        return len(self.starts)
-
-    def __getitem__(self, index):
-        return get_batch(self.source, self.starts[index], self.bptt)
 
 
 def chunk_loader(source, bptt):
